@@ -1,0 +1,1 @@
+../../CKernels/include/rnnc_kernels.h

@@ -1,0 +1,1 @@
+../../CKernels/include/rnnc_safetensors.h

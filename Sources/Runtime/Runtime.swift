@@ -1,0 +1,1 @@
+// The runtime: file formats and the loader of compiled model libraries.
