@@ -1,1 +1,223 @@
-/* placeholder */
+/* rnnc_kernels.h: the hand-written kernels every generated model library includes.
+ *
+ * Header-only (static inline) so that each libNAME.so is self-contained: it depends on
+ * libc, libm and the OpenMP runtime, nothing else. Compiled with the model, at the
+ * model's -march, so the vector width below is the machine's.
+ *
+ * Conventions (as in the generated code):
+ *   M = rows (batch, or batch x time), N = output features, K = input features.
+ *   Weights are stored as PyTorch does, W [N, K]; y = x W^T (+ b).
+ *   For the product they are packed once, at load time, into panels of RNNC_NR output
+ *   columns: packed[(p*K + k)*NR + i] = W[(p*NR + i)*K + k] (zero past N), so the inner
+ *   loop reads one contiguous vector of NR weights per k.
+ */
+#ifndef RNNC_KERNELS_H
+#define RNNC_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define RNNC_VEC 16
+#elif defined(__AVX__)
+#define RNNC_VEC 8
+#else
+#define RNNC_VEC 4
+#endif
+/* Two vectors of output columns by six rows: 12 accumulators, within the 16 (AVX2) or 32
+ * (AVX-512) vector registers, leaving room for the two weight vectors and a broadcast. */
+#define RNNC_NR (2 * RNNC_VEC)
+#define RNNC_MR 6
+
+/* aligned(4): the vectors are loaded from and stored to plain float arrays. */
+typedef float rnnc_vf __attribute__((vector_size(RNNC_VEC * sizeof(float)), aligned(4)));
+
+static inline rnnc_vf rnnc_vload(const float *p) { rnnc_vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void rnnc_vstore(float *p, rnnc_vf v) { memcpy(p, &v, sizeof v); }
+static inline rnnc_vf rnnc_vsplat(float x) { rnnc_vf v = {0}; return v + x; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Memory                                                                               */
+
+/* 64-byte aligned allocation (cache line and AVX-512 vector); NULL on failure. */
+static inline float *rnnc_alloc_floats(size_t count) {
+    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    if (bytes == 0) bytes = 64;
+    return (float *)aligned_alloc(64, bytes);
+}
+
+/* Floats needed for W [N, K] packed into panels. */
+static inline size_t rnnc_packed_size(int N, int K) {
+    size_t panels = (size_t)(N + RNNC_NR - 1) / RNNC_NR;
+    return panels * (size_t)RNNC_NR * (size_t)K;
+}
+
+/* Packs W [N, K] (row-major, PyTorch layout) into NR-column panels, zero-padded. */
+static inline void rnnc_pack_weights(const float *restrict W, int N, int K, float *restrict packed) {
+    int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    for (int p = 0; p < panels; p++) {
+        float *restrict dst = packed + (size_t)p * K * RNNC_NR;
+        for (int k = 0; k < K; k++) {
+            for (int i = 0; i < RNNC_NR; i++) {
+                int n = p * RNNC_NR + i;
+                dst[(size_t)k * RNNC_NR + i] = n < N ? W[(size_t)n * K + k] : 0.0f;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Matrix products: C [M, N] = A [M, K] W^T (+ bias [N]), W packed                       */
+
+/* One full tile: RNNC_MR rows of A by one panel of NR columns. */
+static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, const float *restrict panel,
+                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols) {
+    rnnc_vf acc[RNNC_MR][2];
+    rnnc_vf b0 = rnnc_vload(bias_panel), b1 = rnnc_vload(bias_panel + RNNC_VEC);
+    for (int i = 0; i < RNNC_MR; i++) { acc[i][0] = b0; acc[i][1] = b1; }
+    for (int k = 0; k < K; k++) {
+        rnnc_vf w0 = rnnc_vload(panel + (size_t)k * RNNC_NR);
+        rnnc_vf w1 = rnnc_vload(panel + (size_t)k * RNNC_NR + RNNC_VEC);
+        for (int i = 0; i < RNNC_MR; i++) {
+            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
+            acc[i][0] = acc[i][0] + a * w0;
+            acc[i][1] = acc[i][1] + a * w1;
+        }
+    }
+    if (ncols == RNNC_NR) {
+        for (int i = 0; i < RNNC_MR; i++) {
+            rnnc_vstore(C + (size_t)i * ldc, acc[i][0]);
+            rnnc_vstore(C + (size_t)i * ldc + RNNC_VEC, acc[i][1]);
+        }
+    } else {
+        for (int i = 0; i < RNNC_MR; i++) {
+            float tmp[RNNC_NR];
+            rnnc_vstore(tmp, acc[i][0]);
+            rnnc_vstore(tmp + RNNC_VEC, acc[i][1]);
+            for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
+        }
+    }
+}
+
+/* The last rows of A when M is not a multiple of RNNC_MR. */
+static inline void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A, int lda, const float *restrict panel,
+                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols) {
+    for (int i = 0; i < rows; i++) {
+        rnnc_vf acc0 = rnnc_vload(bias_panel), acc1 = rnnc_vload(bias_panel + RNNC_VEC);
+        for (int k = 0; k < K; k++) {
+            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
+            acc0 = acc0 + a * rnnc_vload(panel + (size_t)k * RNNC_NR);
+            acc1 = acc1 + a * rnnc_vload(panel + (size_t)k * RNNC_NR + RNNC_VEC);
+        }
+        float tmp[RNNC_NR];
+        rnnc_vstore(tmp, acc0);
+        rnnc_vstore(tmp + RNNC_VEC, acc1);
+        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
+    }
+}
+
+/* Computes the tiles of rows [m0, m1) for panels [p0, p1). */
+static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K, const float *restrict A, int lda,
+                                   const float *restrict packed, const float *restrict bias, float *restrict C, int ldc) {
+    for (int p = p0; p < p1; p++) {
+        const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
+        int n0 = p * RNNC_NR;
+        int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
+        float bias_panel[RNNC_NR];
+        for (int j = 0; j < RNNC_NR; j++) bias_panel[j] = (bias && j < ncols) ? bias[n0 + j] : 0.0f;
+        int m = m0;
+        for (; m + RNNC_MR <= m1; m += RNNC_MR)
+            rnnc_gemm_tile_full(K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols);
+        if (m < m1)
+            rnnc_gemm_tile_edge(m1 - m, K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols);
+    }
+}
+
+/* C [M, N] = A [M, K] W^T + bias, on `threads` threads.
+ * Small M (a recurrent step): threads split the panels, so each keeps its slice of the
+ * weights in its own cache from step to step. Large M (a hoisted projection over all
+ * steps): threads split the rows, and each row block reuses every panel. */
+static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
+                             const float *restrict bias, float *restrict C, int ldc, int threads) {
+    if (M <= 0 || N <= 0) return;
+    int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    double work = (double)M * N * K;
+    int nt = work < 65536.0 ? 1 : threads;
+    if (M <= 4 * RNNC_MR * 4) {
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int p = 0; p < panels; p++) rnnc_gemm_block(0, M, p, p + 1, N, K, A, lda, packed, bias, C, ldc);
+    } else {
+        const int MC = 8 * RNNC_MR;
+        int blocks = (M + MC - 1) / MC;
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (int blk = 0; blk < blocks; blk++) {
+            int m0 = blk * MC, m1 = m0 + MC < M ? m0 + MC : M;
+            rnnc_gemm_block(m0, m1, 0, panels, N, K, A, lda, packed, bias, C, ldc);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Element-wise functions used by fused kernels                                         */
+
+static inline float rnnc_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float rnnc_reluf(float x) { return x > 0.0f ? x : 0.0f; }
+
+/* Softmax over rows of width n (row strides sx, sy; y may equal x). Subtracts the row
+ * maximum first, as PyTorch does, so large logits do not overflow. */
+static inline void rnnc_softmax_rows(int rows, int n, const float *x, size_t sx, float *y, size_t sy, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * n > 16384)
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * sx;
+        float *yr = y + (size_t)r * sy;
+        float mx = xr[0];
+        for (int j = 1; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        float sum = 0.0f;
+        for (int j = 0; j < n; j++) { yr[j] = expf(xr[j] - mx); sum += yr[j]; }
+        for (int j = 0; j < n; j++) yr[j] /= sum;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Data movement                                                                        */
+
+/* Sizes in the arena are rounded to 16 floats so every buffer starts on a cache line. */
+static inline size_t rnnc_round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* out [B, T, D] = rows of table [V, D] picked by ids [B, T]; steps past an example's
+ * length are zero (their ids are ignored). The ids were checked against V beforehand. */
+static inline void rnnc_embedding(int B, int T, int D, const float *restrict table, const int32_t *restrict ids,
+                                  const int32_t *restrict lengths, float *restrict out, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)B * T * D > 65536)
+    for (int b = 0; b < B; b++) {
+        int len = lengths ? lengths[b] : T;
+        for (int t = 0; t < T; t++) {
+            float *restrict dst = out + ((size_t)b * T + t) * D;
+            if (t < len) memcpy(dst, table + (size_t)ids[(size_t)b * T + t] * D, (size_t)D * sizeof(float));
+            else memset(dst, 0, (size_t)D * sizeof(float));
+        }
+    }
+}
+
+/* out [B, F] = seq [B, T, F] at each example's last valid step. */
+static inline void rnnc_last_step(int B, int T, int F, const float *restrict seq, const int32_t *restrict lengths,
+                                  float *restrict out) {
+    for (int b = 0; b < B; b++) {
+        int t = (lengths ? lengths[b] : T) - 1;
+        memcpy(out + (size_t)b * F, seq + ((size_t)b * T + t) * F, (size_t)F * sizeof(float));
+    }
+}
+
+/* out [rows, fa + fb] = [a | b] along the last axis. */
+static inline void rnnc_concat_rows(int rows, const float *restrict a, size_t sa, int fa, const float *restrict b,
+                                    size_t sb, int fb, float *restrict out, size_t so) {
+    for (int r = 0; r < rows; r++) {
+        memcpy(out + (size_t)r * so, a + (size_t)r * sa, (size_t)fa * sizeof(float));
+        memcpy(out + (size_t)r * so + fa, b + (size_t)r * sb, (size_t)fb * sizeof(float));
+    }
+}
+
+#endif /* RNNC_KERNELS_H */

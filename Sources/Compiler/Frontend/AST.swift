@@ -28,7 +28,7 @@ public indirect enum Expr: Sendable {
     case name(Name)
     case unary(op: UnaryOp, operand: Expr, range: SourceRange)
     case binary(op: BinaryOp, lhs: Expr, rhs: Expr, range: SourceRange)
-    case call(callee: Name, args: [Argument], range: SourceRange)
+    case call(callee: Name, args: [CallArgument], range: SourceRange)
     case tuple([Expr], SourceRange)
 
     public var range: SourceRange {
@@ -43,7 +43,7 @@ public enum UnaryOp: String, Sendable { case negate = "-" }
 public enum BinaryOp: String, Sendable { case add = "+", sub = "-", mul = "*", div = "/", matmul = "@" }
 
 /// A positional argument or `key = value`.
-public struct Argument: Sendable {
+public struct CallArgument: Sendable {
     public let label: Name?
     public let value: Expr
 }

@@ -239,15 +239,15 @@ public struct Parser {
             advance()
             let name = Name(text: t.text, range: t.range)
             guard match(.lparen) else { return .name(name) }
-            var args: [Argument] = []
+            var args: [CallArgument] = []
             if !check(.rparen) {
                 repeat {
                     if check(.identifier), peekNext.kind == .equal {
                         let label = advance()
                         advance()
-                        args.append(Argument(label: Name(text: label.text, range: label.range), value: try expression()))
+                        args.append(CallArgument(label: Name(text: label.text, range: label.range), value: try expression()))
                     } else {
-                        args.append(Argument(label: nil, value: try expression()))
+                        args.append(CallArgument(label: nil, value: try expression()))
                     }
                 } while match(.comma)
             }

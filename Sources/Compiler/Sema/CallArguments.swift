@@ -1,18 +1,18 @@
 /// Reads a call's positional and `key = value` arguments, reporting misuse at the argument.
 struct CallArguments {
     let callee: Name
-    let args: [Argument]
+    let args: [CallArgument]
     let range: SourceRange
     let diagnostics: DiagnosticEngine
 
-    init(_ callee: Name, _ args: [Argument], _ range: SourceRange, _ diagnostics: DiagnosticEngine) {
+    init(_ callee: Name, _ args: [CallArgument], _ range: SourceRange, _ diagnostics: DiagnosticEngine) {
         self.callee = callee
         self.args = args
         self.range = range
         self.diagnostics = diagnostics
     }
 
-    private var positionals: [Argument] { args.filter { $0.label == nil } }
+    private var positionals: [CallArgument] { args.filter { $0.label == nil } }
 
     /// The i-th positional argument, checking there are exactly `count` of them.
     func positional(_ i: Int, count: Int) -> Expr? {
@@ -48,7 +48,7 @@ struct CallArguments {
         return true
     }
 
-    private func labeled(_ name: String) -> Argument? { args.first { $0.label?.text == name } }
+    private func labeled(_ name: String) -> CallArgument? { args.first { $0.label?.text == name } }
 
     func int(_ name: String, required: Bool, default value: Int? = nil) -> Int? {
         guard let a = labeled(name) else {

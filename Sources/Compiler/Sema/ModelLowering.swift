@@ -214,7 +214,7 @@ final class ModelLowering {
 
     // MARK: Calls
 
-    private func lowerCall(_ callee: Name, _ args: [Argument], range: SourceRange, ew: ElementwiseLowering) -> ModelValue? {
+    private func lowerCall(_ callee: Name, _ args: [CallArgument], range: SourceRange, ew: ElementwiseLowering) -> ModelValue? {
         let src = note(range)
         if let kind = ElementwiseLowering.unaryFunctions[callee.text] {
             let a = CallArguments(callee, args, range, diagnostics)
@@ -279,7 +279,7 @@ final class ModelLowering {
         signature.parameters.append(.init(name: name, shape: shape, initializer: initializer))
     }
 
-    private func lowerEmbedding(_ callee: Name, _ args: [Argument], range: SourceRange, src: SourceNote) -> ModelValue? {
+    private func lowerEmbedding(_ callee: Name, _ args: [CallArgument], range: SourceRange, src: SourceNote) -> ModelValue? {
         let a = CallArguments(callee, args, range, diagnostics)
         guard a.allowOnly(["vocab", "dim"]), let x = a.positional(0, count: 1),
               let vocab = a.int("vocab", required: true), let dim = a.int("dim", required: true),
@@ -295,7 +295,7 @@ final class ModelLowering {
         return ModelValue(id: builder.emit(.embedding, [table, ids.id], TensorType(.f32, sequence: t.sequence, [dim]), source: src))
     }
 
-    private func lowerDense(_ callee: Name, _ args: [Argument], range: SourceRange, src: SourceNote) -> ModelValue? {
+    private func lowerDense(_ callee: Name, _ args: [CallArgument], range: SourceRange, src: SourceNote) -> ModelValue? {
         let a = CallArguments(callee, args, range, diagnostics)
         guard a.allowOnly(["units", "activation"]), let x = a.positional(0, count: 1),
               let units = a.int("units", required: true),
@@ -326,7 +326,7 @@ final class ModelLowering {
     }
 
     /// rnn / lstm / gru and user cells: `layers` stacked, each one or two directions.
-    private func lowerRecurrent(_ callee: Name, _ args: [Argument], range: SourceRange, src: SourceNote) -> ModelValue? {
+    private func lowerRecurrent(_ callee: Name, _ args: [CallArgument], range: SourceRange, src: SourceNote) -> ModelValue? {
         let a = CallArguments(callee, args, range, diagnostics)
         let isBuiltin = ["rnn", "lstm", "gru"].contains(callee.text)
         let cell: CellDecl

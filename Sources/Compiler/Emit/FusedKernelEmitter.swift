@@ -1,0 +1,80 @@
+import GraphIR
+
+/// Writes one `fused_pointwise` op as a C function: a loop over rows (batch, or batch x
+/// time) around a loop over features whose body computes every member op in registers.
+/// Arguments are read through (pointer, row stride): stride 0 broadcasts a parameter.
+struct FusedKernelEmitter {
+    let graph: Graph
+
+    func functionName(_ op: Op) -> String { "fused_\(op.results.first?.index ?? 0)" }
+
+    /// The C function. `sourceLines` are the `.rnn` lines its ops came from.
+    func emit(_ op: Op, sourceLines: [SourceNote]) -> String {
+        let region = op.region!
+        let width = graph.type(of: region.ops.last!.results[0]).featureCount
+        let name = functionName(op)
+        var s = ""
+        s += "/* \(region.ops.filter { $0.kind.isElementwise }.count) element-wise ops fused, rows of \(width)"
+        for note in sourceLines { s += "\n * line \(note.line): \(CNames.comment(note.text))" }
+        for (i, a) in region.arguments.enumerated() {
+            s += "\n *   in  a\(i) \(CNames.shape(graph.type(of: a)))" + (graph.name(of: a).map { " \($0)" } ?? "")
+        }
+        for (i, y) in region.yields.enumerated() {
+            s += "\n *   out o\(i) \(CNames.shape(graph.type(of: y)))" + (graph.name(of: y).map { " \($0)" } ?? "")
+        }
+        s += "\n */\n"
+        var params = ["int rows"]
+        for i in region.arguments.indices { params.append("const float *restrict a\(i), size_t a\(i)_stride") }
+        for i in region.yields.indices { params.append("float *restrict o\(i), size_t o\(i)_stride") }
+        params.append("int threads")
+        s += "static void \(name)(\(params.joined(separator: ", "))) {\n"
+        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 16384)\n"
+        s += "    for (int b = 0; b < rows; b++) {\n"
+        for i in region.arguments.indices {
+            s += "        const float *restrict a\(i)r = a\(i) + (size_t)b * a\(i)_stride;\n"
+        }
+        for i in region.yields.indices {
+            s += "        float *restrict o\(i)r = o\(i) + (size_t)b * o\(i)_stride;\n"
+        }
+        s += "        for (int j = 0; j < \(width); j++) {\n"
+        let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
+        func read(_ v: ValueID) -> String {
+            if let i = argIndex[v] {
+                let t = graph.type(of: v)
+                if !t.batched && t.dims.isEmpty { return "a\(i)r[0]" }
+                return "a\(i)r[j]"
+            }
+            return "v\(v.index)"
+        }
+        for inner in region.ops {
+            let r = inner.results[0]
+            let x = inner.operands.map(read)
+            let expr: String
+            switch inner.kind {
+            case .constant(let c):
+                expr = CNames.floatLiteral(c)
+            case .slice(let offset, _):
+                let i = argIndex[inner.operands[0]]!
+                expr = "a\(i)r[\(offset) + j]"
+            case .add: expr = "\(x[0]) + \(x[1])"
+            case .sub: expr = "\(x[0]) - \(x[1])"
+            case .mul: expr = "\(x[0]) * \(x[1])"
+            case .div: expr = "\(x[0]) / \(x[1])"
+            case .neg: expr = "-\(x[0])"
+            case .tanh: expr = "tanhf(\(x[0]))"
+            case .sigmoid: expr = "rnnc_sigmoidf(\(x[0]))"
+            case .relu: expr = "rnnc_reluf(\(x[0]))"
+            case .exp: expr = "expf(\(x[0]))"
+            case .log: expr = "logf(\(x[0]))"
+            default: preconditionFailure("\(inner.kind) in a fused region")
+            }
+            let label = graph.name(of: r).map { "  /* \($0) */" } ?? ""
+            s += "            const float v\(r.index) = \(expr);\(label)\n"
+        }
+        for (i, y) in region.yields.enumerated() {
+            s += "            o\(i)r[j] = \(read(y));\n"
+        }
+        s += "        }\n    }\n}\n"
+        return s
+    }
+}

@@ -1,0 +1,170 @@
+import GraphIR
+
+/// Writes one `scan` (one layer, one direction of a recurrence) as a C function holding
+/// the time loop. States are double-buffered: each step reads `cur` and writes `nxt`,
+/// then the two swap, so a step never overwrites a state another op of the same step
+/// still reads. With per-example lengths, an example past its length keeps its state and
+/// gets zeros in the output sequence, as PyTorch's packed sequences do.
+struct ScanEmitter {
+    let graph: Graph
+    let prefix: String
+
+    func functionName(_ op: Op) -> String { "scan_\(op.results[0].index)" }
+
+    /// The arena request for a scan's workspace is keyed by a value id nobody else uses:
+    /// the scan's output sequence, negated into a separate space.
+    static func workspaceKey(_ op: Op) -> ValueID { ValueID(-1 - op.results[0].index) }
+
+    /// Where each value of the region lives during one step: a C pointer expression and
+    /// its row stride. States' new values are written straight into `nxt` buffers.
+    struct Layout {
+        var pointer: [ValueID: String] = [:]
+        var stride: [ValueID: String] = [:]
+        var workspace: [(name: String, floats: Int)] = []   // per example
+    }
+
+    func layout(_ op: Op) -> Layout {
+        let region = op.region!
+        var l = Layout()
+        let stepInputs = op.operands.count
+        for (k, a) in region.arguments.prefix(stepInputs).enumerated() {
+            let f = graph.type(of: a).featureCount
+            l.pointer[a] = "(x\(k) + (size_t)t * \(f))"
+            l.stride[a] = "(size_t)T * \(f)"
+        }
+        let states = Array(region.arguments.dropFirst(stepInputs))
+        for (i, s) in states.enumerated() {
+            let w = graph.type(of: s).featureCount
+            l.pointer[s] = "s\(i)_cur"
+            l.stride[s] = "\(w)"
+            l.workspace.append(("s\(i)_cur", w))
+            l.workspace.append(("s\(i)_nxt", w))
+        }
+        var claimed = Set<ValueID>()
+        for (i, y) in region.yields.enumerated() where !region.arguments.contains(y) && !claimed.contains(y) {
+            claimed.insert(y)
+            l.pointer[y] = "s\(i)_nxt"
+            l.stride[y] = "\(graph.type(of: y).featureCount)"
+        }
+        for inner in region.ops {
+            for r in inner.results where l.pointer[r] == nil {
+                let t = graph.type(of: r)
+                l.pointer[r] = "v\(r.index)"
+                l.stride[r] = t.batched ? "\(t.featureCount)" : "0"
+                l.workspace.append(("v\(r.index)", t.featureCount))
+            }
+        }
+        return l
+    }
+
+    func workspaceWidth(_ op: Op) -> Int {
+        layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
+    }
+
+    func emit(_ op: Op) -> String {
+        guard case .scan(let reverse) = op.kind, let region = op.region else { return "" }
+        let l = layout(op)
+        let stepInputs = op.operands.count
+        let states = Array(region.arguments.dropFirst(stepInputs))
+        let defs = graph.definingOps()
+        var s = "/* "
+        if let src = op.source { s += "line \(src.line): \(CNames.comment(src.text))\n * " }
+        s += "scan\(reverse ? ", backward in time" : ""): \(CNames.comment(op.label ?? ""))\n"
+        for (k, x) in op.operands.enumerated() {
+            s += " *   x\(k) \(CNames.shape(graph.type(of: x))) step input" + (graph.name(of: x).map { ": \($0)" } ?? "") + "\n"
+        }
+        for (i, st) in states.enumerated() {
+            s += " *   state s\(i) \(CNames.shape(graph.type(of: st))) \(graph.name(of: st) ?? "")\n"
+        }
+        s += " *   out \(CNames.shape(graph.type(of: op.results[0]))): the first state after every step\n"
+        s += " */\n"
+        var params = ["\(prefix)_model *m", "int B", "int T", "const int32_t *lengths"]
+        params += op.operands.indices.map { "const float *restrict x\($0)" }
+        params.append("float *restrict out")
+        params += states.indices.map { "float *restrict final\($0)" }
+        params += ["float *ws", "int threads"]
+        s += "static void \(functionName(op))(\(params.joined(separator: ", "))) {\n"
+        s += "    /* workspace, per example: both buffers of each state, then the step's values */\n"
+        var offset = "0"
+        for (name, floats) in l.workspace {
+            s += "    float *\(name) = ws + \(offset);\n"
+            offset = "\(offset == "0" ? "" : offset + " + ")(size_t)B * \((floats + 15) / 16 * 16)"
+        }
+        for (i, st) in states.enumerated() {
+            s += "    memset(s\(i)_cur, 0, (size_t)B * \(graph.type(of: st).featureCount) * sizeof(float));\n"
+        }
+        s += "    for (int step = 0; step < T; step++) {\n"
+        s += "        const int t = \(reverse ? "T - 1 - step" : "step");\n"
+        for inner in region.ops {
+            switch inner.kind {
+            case .matvec:
+                let w = inner.operands[0], v = inner.operands[1], r = inner.results[0]
+                let wt = graph.type(of: w)
+                s += "        /* \(stepComment(inner)): [B, \(wt.dims[0])] = \(graph.name(of: v) ?? "\(v)") [B, \(wt.dims[1])] x \(CNames.comment(weightName(w, defs)))^T */\n"
+                s += "        rnnc_gemm(B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), threads);\n"
+            case .fused:
+                s += "        /* \(stepComment(inner)) */\n"
+                let width = graph.type(of: inner.region!.ops.last!.results[0])
+                var args = [width.batched ? "B" : "1"]
+                for o in inner.operands {
+                    if let p = l.pointer[o] { args += [p, l.stride[o]!] }
+                    else { args += ["m->w\(o.index)", graph.type(of: o).batched ? "\(graph.type(of: o).featureCount)" : "0"] }
+                }
+                for r in inner.results { args += [l.pointer[r]!, l.stride[r]!] }
+                args.append("threads")
+                s += "        \(FusedKernelEmitter(graph: graph).functionName(inner))(\(args.joined(separator: ", ")));\n"
+            case .concat:
+                let a = inner.operands[0], b = inner.operands[1], r = inner.results[0]
+                s += "        /* \(stepComment(inner)) */\n"
+                s += "        rnnc_concat_rows(B, \(l.pointer[a]!), \(l.stride[a]!), \(graph.type(of: a).width), \(l.pointer[b]!), \(l.stride[b]!), \(graph.type(of: b).width), \(l.pointer[r]!), \(l.stride[r]!));\n"
+            case .softmax:
+                let a = inner.operands[0], r = inner.results[0]
+                s += "        /* \(stepComment(inner)) */\n"
+                s += "        rnnc_softmax_rows(B, \(graph.type(of: r).width), \(l.pointer[a]!), \(l.stride[a]!), \(l.pointer[r]!), \(l.stride[r]!), threads);\n"
+            case .constant, .slice:
+                continue  // consumed inside fused kernels
+            default:
+                s += "        /* unsupported step op \(inner.kind.mnemonic) */\n"
+            }
+        }
+        // Commit: masked examples keep their states; others copy yields not already in place.
+        let first = graph.type(of: states[0]).featureCount
+        s += "        /* commit the step: the output row, and states of examples past their length */\n"
+        s += "        for (int b = 0; b < B; b++) {\n"
+        s += "            float *row = out + ((size_t)b * T + t) * \(first);\n"
+        s += "            if (lengths && t >= lengths[b]) {\n"
+        for (i, st) in states.enumerated() {
+            let w = graph.type(of: st).featureCount
+            s += "                memcpy(s\(i)_nxt + (size_t)b * \(w), s\(i)_cur + (size_t)b * \(w), \(w) * sizeof(float));\n"
+        }
+        s += "                memset(row, 0, \(first) * sizeof(float));\n"
+        s += "                continue;\n            }\n"
+        for (i, y) in region.yields.enumerated() where l.pointer[y] != "s\(i)_nxt" {
+            let w = graph.type(of: y).featureCount
+            s += "            memcpy(s\(i)_nxt + (size_t)b * \(w), \(l.pointer[y]!) + (size_t)b * \(l.stride[y]!), \(w) * sizeof(float));\n"
+        }
+        s += "            memcpy(row, s0_nxt + (size_t)b * \(first), \(first) * sizeof(float));\n"
+        s += "        }\n"
+        for i in states.indices {
+            s += "        { float *swap = s\(i)_cur; s\(i)_cur = s\(i)_nxt; s\(i)_nxt = swap; }\n"
+        }
+        s += "    }\n"
+        for (i, st) in states.enumerated() {
+            s += "    memcpy(final\(i), s\(i)_cur, (size_t)B * \(graph.type(of: st).featureCount) * sizeof(float));\n"
+        }
+        s += "}\n"
+        return s
+    }
+
+    private func stepComment(_ op: Op) -> String {
+        var parts: [String] = []
+        if let src = op.source { parts.append("line \(src.line): \(CNames.comment(src.text))") }
+        parts.append(op.kind.mnemonic + (op.label.map { " (\($0))" } ?? ""))
+        return parts.joined(separator: " | ")
+    }
+
+    private func weightName(_ w: ValueID, _ defs: [ValueID: Op]) -> String {
+        if let op = defs[w], case .param(let n) = op.kind { return n }
+        return graph.name(of: w) ?? "w\(w.index)"
+    }
+}

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A compiled model library (libNAME.so) opened in this process, with its weights loaded.
+///
+/// Calls go through the generic entry points every generated library exports
+/// (NAME_create, NAME_run_v, NAME_output_v, ...), found with dlsym.
+public final class CompiledModel {
+    public let interface: ModelInterface
+    private let handle: UnsafeMutableRawPointer
+    private let model: OpaquePointer
+
+    private typealias CreateFn = @convention(c) (UnsafePointer<CChar>?) -> OpaquePointer?
+    private typealias DestroyFn = @convention(c) (OpaquePointer?) -> Void
+    private typealias ThreadsFn = @convention(c) (OpaquePointer?, Int32) -> Void
+    private typealias RunFn = @convention(c) (OpaquePointer?, Int32, Int32, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?) -> Int32
+    private typealias OutputFn = @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<Int64>?, UnsafeMutablePointer<Int32>?) -> UnsafePointer<Float>?
+    private typealias ErrorFn = @convention(c) () -> UnsafePointer<CChar>?
+
+    private let destroyFn: DestroyFn
+    private let threadsFn: ThreadsFn
+    private let runFn: RunFn
+    private let outputFn: OutputFn
+    private let errorFn: ErrorFn
+
+    /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
+    public init(directory: String, weights: String) throws {
+        let fm = Directory.listing(directory)
+        guard let json = fm.first(where: { $0.hasSuffix(".json") }) else {
+            throw FormatError("\(directory): not a compiled model (no NAME.json); run 'rnnc compile' first")
+        }
+        interface = try ModelInterface.read(path: "\(directory)/\(json)")
+        let name = interface.model.map { $0.isLetter || $0.isNumber || $0 == "_" ? $0 : "_" }.reduce("") { $0 + String($1) }
+        let library = "\(directory)/lib\(name).so"
+        guard let h = dlopen(library, RTLD_NOW | RTLD_LOCAL) else {
+            throw FormatError("cannot load \(library): \(String(cString: dlerror()))")
+        }
+        handle = h
+        func symbol<T>(_ s: String, _: T.Type) throws -> T {
+            guard let p = dlsym(h, "\(name)_\(s)") else { throw FormatError("\(library) lacks \(name)_\(s); compile the model again") }
+            return unsafeBitCast(p, to: T.self)
+        }
+        let create = try symbol("create", CreateFn.self)
+        destroyFn = try symbol("destroy", DestroyFn.self)
+        threadsFn = try symbol("set_threads", ThreadsFn.self)
+        runFn = try symbol("run_v", RunFn.self)
+        outputFn = try symbol("output_v", OutputFn.self)
+        errorFn = try symbol("last_error", ErrorFn.self)
+        guard let m = weights.withCString({ create($0) }) else {
+            let message = errorFn().map { String(cString: $0) } ?? "unknown error"
+            dlclose(h)
+            throw FormatError(message)
+        }
+        model = m
+    }
+
+    deinit {
+        destroyFn(model)
+        // The library stays mapped: OpenMP worker threads may still reference its code.
+    }
+
+    public func setThreads(_ n: Int) { threadsFn(model, Int32(n)) }
+
+    /// One input of a call: int32 token ids or floats, laid out batch first.
+    public enum Buffer {
+        case ints([Int32])
+        case floats([Float])
+    }
+
+    /// Runs a batch; returns each output's shape and values.
+    public func run(batch: Int, time: Int, inputs: [Buffer], lengths: [Int32]?) throws -> [(shape: [Int], values: [Float])] {
+        precondition(inputs.count == interface.inputs.count)
+        // Keep every buffer alive and pinned while the C code reads it.
+        let status: Int32 = withPinned(inputs) { pointers in
+            pointers.withUnsafeBufferPointer { ptrs in
+                if let lengths {
+                    return lengths.withUnsafeBufferPointer { runFn(model, Int32(batch), Int32(time), ptrs.baseAddress, $0.baseAddress) }
+                }
+                return runFn(model, Int32(batch), Int32(time), ptrs.baseAddress, nil)
+            }
+        }
+        guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "run failed") }
+        var results: [(shape: [Int], values: [Float])] = []
+        for i in interface.outputs.indices {
+            var shape = [Int64](repeating: 0, count: 8)
+            var rank: Int32 = 0
+            guard let p = outputFn(model, Int32(i), &shape, &rank) else { throw FormatError("output \(i) missing") }
+            let dims = shape.prefix(Int(rank)).map { Int($0) }
+            let count = dims.reduce(1, *)
+            results.append((dims, Array(UnsafeBufferPointer(start: p, count: count))))
+        }
+        return results
+    }
+
+    private func withPinned<R>(_ buffers: [Buffer], _ body: ([UnsafeRawPointer?]) -> R) -> R {
+        func go(_ i: Int, _ acc: [UnsafeRawPointer?]) -> R {
+            if i == buffers.count { return body(acc) }
+            switch buffers[i] {
+            case .ints(let a): return a.withUnsafeBytes { go(i + 1, acc + [$0.baseAddress]) }
+            case .floats(let a): return a.withUnsafeBytes { go(i + 1, acc + [$0.baseAddress]) }
+            }
+        }
+        return go(0, [])
+    }
+}
+
+/// Directory listing without Foundation's overhead in the runtime's hot path.
+enum Directory {
+    static func listing(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

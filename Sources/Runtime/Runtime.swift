@@ -1,1 +1,0 @@
-// The runtime: file formats and the loader of compiled model libraries.

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run inference: .npy inputs in, one .npy per output out."
+    )
+
+    @Argument(help: "A .rnn file (compiled on the fly, cached) or a compiled model directory.") var model: String
+    @Option(help: "The safetensors weight file.") var weights: String
+    @Option(name: .customLong("input"), help: "NAME=FILE.npy, once per model input.") var inputs: [String] = []
+    @Option(help: "Each example's valid length, int [B], for right-padded batches.") var lengths: String?
+    @Option(help: "Directory for OUTPUT_NAME.npy files.") var out: String = "."
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func run() {
+        guarded {
+            let dir = try ModelResolver.compiledDirectory(for: model)
+            var arrays: [String: (file: String, array: NpyArray)] = [:]
+            for spec in inputs {
+                guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else {
+                    throw ValidationError("--input takes NAME=FILE.npy, got '\(spec)'")
+                }
+                let name = String(spec[..<eq]), file = String(spec[spec.index(after: eq)...])
+                guard arrays[name] == nil else { throw ValidationError("input '\(name)' is given twice") }
+                arrays[name] = (file, try Npy.read(path: file))
+            }
+            let lengthArray = try lengths.map { ($0, try Npy.read(path: $0)) }
+            let compiled = try CompiledModel(directory: dir, weights: weights)
+            if let threads { compiled.setThreads(threads) }
+            let binding = try InputBinding(interface: compiled.interface, arrays: arrays, lengths: lengthArray)
+            let results = try compiled.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+            var isDir: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
+                do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+                catch { throw FormatError("cannot create output directory \(out)") }
+            } else if !isDir.boolValue {
+                throw FormatError("--out \(out) is a file, not a directory")
+            }
+            for (port, result) in zip(compiled.interface.outputs, results) {
+                let path = "\(out)/\(port.name).npy"
+                try Npy.write(NpyArray(shape: result.shape, storage: .float32(result.values)), to: path)
+                print("wrote \(path) \(result.shape)")
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Compiler
+import Foundation
+import Runtime
+import XCTest
+
+/// Every case under Tests/Golden/cases, made by Tests/Golden/make_golden.py from PyTorch,
+/// must be reproduced by rnnc within 1e-5 (max absolute error) on every output.
+final class GoldenTests: XCTestCase {
+    static let tolerance: Float = 1e-5
+
+    struct GoldenCase {
+        var name: String
+        var model: String
+        var inputs: [String]
+        var outputs: [String]
+        var lengths: Bool
+        var tensors: [(name: String, shape: [Int], scale: Double)]
+    }
+
+    static func loadCase(_ name: String) throws -> GoldenCase {
+        let dir = TestSupport.path("Tests/Golden/cases/\(name)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/case.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let tensors = (json["tensors"] as! [[String: Any]]).map {
+            ($0["name"] as! String, ($0["shape"] as! [NSNumber]).map(\.intValue), ($0["scale"] as! NSNumber).doubleValue)
+        }
+        return GoldenCase(name: name, model: json["model"] as! String, inputs: json["inputs"] as! [String],
+                          outputs: json["outputs"] as! [String], lengths: json["lengths"] as! Bool, tensors: tensors)
+    }
+
+    static func writeWeights(_ c: GoldenCase, to path: String) throws {
+        let tensors = c.tensors.map { ($0.name, TestSupport.goldenTensor(name: $0.name, shape: $0.shape, scale: $0.scale)) }
+        try Safetensors.write(tensors, metadata: [:], to: path)
+    }
+
+    /// Runs one case through the compiled library; returns failures as text.
+    static func check(_ name: String) throws -> [String] {
+        let c = try loadCase(name)
+        let dir = TestSupport.path("Tests/Golden/cases/\(name)")
+        let build = try TestSupport.compile(TestSupport.path(c.model))
+        let weights = TestSupport.temporaryDirectory("w-\(name)") + "/weights.safetensors"
+        try writeWeights(c, to: weights)
+        let model = try CompiledModel(directory: build, weights: weights)
+        var arrays: [String: (file: String, array: NpyArray)] = [:]
+        for input in c.inputs { arrays[input] = ("in_\(input).npy", try Npy.read(path: "\(dir)/in_\(input).npy")) }
+        let lengths = c.lengths ? ("lengths.npy", try Npy.read(path: "\(dir)/lengths.npy")) : nil
+        let binding = try InputBinding(interface: model.interface, arrays: arrays, lengths: lengths)
+        var failures: [String] = []
+        var compared = Set<String>()
+        for threads in [1, 2] {
+            model.setThreads(threads)
+            let results = try model.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+            for (port, result) in zip(model.interface.outputs, results) {
+                guard c.outputs.contains(port.name) else { continue }
+                let expected = try Npy.read(path: "\(dir)/out_\(port.name).npy")
+                guard expected.shape == result.shape else {
+                    failures.append("\(name).\(port.name): shape \(result.shape), PyTorch \(expected.shape)")
+                    continue
+                }
+                let err = TestSupport.maxAbsDifference(result.values, expected.asFloats())
+                compared.insert(port.name)
+                if ProcessInfo.processInfo.environment["RNNC_GOLDEN_VERBOSE"] != nil {
+                    print("golden \(name).\(port.name) threads=\(threads): max abs error \(err)")
+                }
+                if !(err <= tolerance) {
+                    failures.append("\(name).\(port.name) (\(threads) threads): max abs error \(err) > \(tolerance)")
+                }
+            }
+        }
+        for missing in Set(c.outputs).subtracting(compared) {
+            failures.append("\(name).\(missing): the model has no such output")
+        }
+        return failures
+    }
+
+    func testEveryGoldenCaseMatchesPyTorch() throws {
+        let casesDir = TestSupport.path("Tests/Golden/cases")
+        let names = try FileManager.default.contentsOfDirectory(atPath: casesDir).sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 20, "golden cases missing")
+        var failures: [String] = []
+        for name in names {
+            do { failures += try Self.check(name) } catch { failures.append("\(name): \(error)") }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,91 @@
+import Compiler
+import Foundation
+import Runtime
+import XCTest
+
+/// Paths and helpers shared by the compiler tests.
+enum TestSupport {
+    /// The repository root, found from this file's location.
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static func path(_ relative: String) -> String { "\(root)/\(relative)" }
+
+    /// A fresh temporary directory, removed at process exit by the OS's tmp cleaning.
+    static func temporaryDirectory(_ label: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rnnc-test-\(label)-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    static let toolchain: Toolchain = {
+        do { return try Toolchain.detect() } catch { fatalError("no C toolchain: \(error)") }
+    }()
+
+    /// Compiled model directories, one per model source, shared across tests of a run.
+    nonisolated(unsafe) private static var compiled: [String: String] = [:]
+    private static let lock = NSLock()
+
+    static func compile(_ modelPath: String) throws -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let dir = compiled[modelPath] { return dir }
+        let c = try Compilation(path: modelPath)
+        let dir = temporaryDirectory("build-\(c.libraryName)")
+        try c.build(into: dir, toolchain: toolchain)
+        compiled[modelPath] = dir
+        return dir
+    }
+
+    /// The golden weight formula (Tests/Golden/README.md): FNV-1a of the name seeds an LCG.
+    static func goldenTensor(name: String, shape: [Int], scale: Double) -> Tensor {
+        var h: UInt32 = 2_166_136_261
+        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        var state = h
+        let count = shape.reduce(1, *)
+        var data = [Float](repeating: 0, count: count)
+        for i in 0..<count {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            let u = Double(state >> 8) / 16_777_216.0
+            data[i] = Float((u - 0.5) * 2.0 * scale)
+        }
+        return Tensor(shape: shape, data: data)
+    }
+
+    static func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        var m: Float = 0
+        for (x, y) in zip(a, b) {
+            if x.isNaN != y.isNaN { return .infinity }
+            m = max(m, abs(x - y))
+        }
+        return m
+    }
+
+    /// Runs the rnnc executable built beside the tests; returns (status, stdout, stderr).
+    static func runCLI(_ args: [String], cwd: String? = nil) -> (status: Int32, out: String, err: String) {
+        let exe = Bundle.allBundles.compactMap { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("rnnc").path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnc").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        var env = ProcessInfo.processInfo.environment
+        env["RNNC_CACHE"] = cacheDirectory
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch { return (127, "", "cannot run \(exe): \(error)") }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    static let cacheDirectory = temporaryDirectory("cache")
+}
