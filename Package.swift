@@ -40,7 +40,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GraphIRTests", dependencies: ["GraphIR"]),
-        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "GraphIR", "Runtime"]),
+        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "GraphIR", "Runtime"], exclude: ["Snapshots"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CKernels", "Compiler"]),
     ]
 )

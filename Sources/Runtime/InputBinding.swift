@@ -6,6 +6,8 @@ public struct InputBinding {
     public var buffers: [CompiledModel.Buffer]
     public var lengths: [Int32]?
 
+    static func brackets(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
     /// `arrays` maps input names to (file name for messages, array).
     public init(interface: ModelInterface, arrays: [String: (file: String, array: NpyArray)],
                 lengths: (file: String, array: NpyArray)?) throws {
@@ -24,7 +26,7 @@ public struct InputBinding {
             let fits = a.shape.count == rank && Array(a.shape.suffix(port.features.count)) == port.features
                 && a.shape.allSatisfy { $0 >= 1 }
             guard fits else {
-                throw FormatError("input '\(port.name)' (\(file)): expected shape \(port.shapeDescription), got \(a.shapeDescription)")
+                throw FormatError("input '\(port.name)' (\(file)): expected shape \(port.shapeDescription), got \(Self.brackets(a.shape))")
             }
             if let b = batch, b != a.shape[0] {
                 throw FormatError("input '\(port.name)' (\(file)): batch size \(a.shape[0]) differs from the other inputs' \(b)")
@@ -60,7 +62,7 @@ public struct InputBinding {
         self.buffers = buffers
         if let (file, l) = lengths {
             guard l.shape == [self.batch] else {
-                throw FormatError("lengths (\(file)): expected shape [\(self.batch)] (one length per example), got \(l.shapeDescription)")
+                throw FormatError("lengths (\(file)): expected shape [\(self.batch)] (one length per example), got \(Self.brackets(l.shape))")
             }
             guard let values = l.asInt64() else {
                 throw FormatError("lengths (\(file)): expected integers, got a float array")

@@ -9,8 +9,11 @@ import Foundation
 public struct Toolchain: Sendable {
     public var compiler: String
     public var flags: [String]
-    /// Extra flags to find OpenMP (include and library paths, rpath).
-    public var openmpFlags: [String]
+    /// Extra flags to find OpenMP: the include path (compiling) and library path and
+    /// rpath (linking), empty where the compiler finds it by itself.
+    public var openmpCompileFlags: [String] = []
+    public var openmpLinkFlags: [String] = []
+    public var openmpFlags: [String] { openmpCompileFlags + openmpLinkFlags }
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -24,9 +27,9 @@ public struct Toolchain: Sendable {
         } else {
             flags = ["-O3", "-march=native", "-fopenmp", "-Wall", "-Wextra"]
         }
-        var toolchain = Toolchain(compiler: compiler, flags: flags, openmpFlags: [])
+        var toolchain = Toolchain(compiler: compiler, flags: flags)
         if flags.contains(where: { $0.hasPrefix("-fopenmp") }) {
-            toolchain.openmpFlags = try findOpenMP(compiler: compiler)
+            (toolchain.openmpCompileFlags, toolchain.openmpLinkFlags) = try findOpenMP(compiler: compiler)
         }
         return toolchain
     }
@@ -42,13 +45,13 @@ public struct Toolchain: Sendable {
 
     /// Compiler diagnostics of a successful build (warnings), for tests of `-Wall -Wextra`.
     public func warnings(source: String, includeDirectory: String) -> String {
-        let args = flags + openmpFlags + ["-std=c11", "-fPIC", "-fsyntax-only", "-I", includeDirectory, source]
+        let args = flags + openmpCompileFlags + ["-std=c11", "-fPIC", "-fsyntax-only", "-I", includeDirectory, source]
         return Toolchain.run(compiler, args).output
     }
 
     // MARK: Probing
 
-    private static func findOpenMP(compiler: String) throws -> [String] {
+    private static func findOpenMP(compiler: String) throws -> (compile: [String], link: [String]) {
         let probe = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rnnc-omp-probe-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -56,7 +59,7 @@ public struct Toolchain: Sendable {
         let src = dir.appendingPathComponent("probe.c").path
         let exe = dir.appendingPathComponent("probe").path
         try? probe.write(toFile: src, atomically: true, encoding: .utf8)
-        if run(compiler, ["-fopenmp", src, "-o", exe]).status == 0 { return [] }
+        if run(compiler, ["-fopenmp", src, "-o", exe]).status == 0 { return ([], []) }
         // Look where Debian's libomp-dev puts things: /usr/lib/llvm-N/lib/clang/V/include/omp.h
         // and /usr/lib/llvm-N/lib/libomp.so (newest N first).
         let fm = FileManager.default
@@ -74,8 +77,8 @@ public struct Toolchain: Sendable {
             }
             if fm.fileExists(atPath: "/usr/include/omp.h") { includes.append("/usr/include") }
             for inc in includes {
-                let extra = ["-isystem", inc, "-L", lib, "-Wl,-rpath,\(lib)"]
-                if run(compiler, ["-fopenmp"] + extra + [src, "-o", exe]).status == 0 { return extra }
+                let compile = ["-isystem", inc], link = ["-L", lib, "-Wl,-rpath,\(lib)"]
+                if run(compiler, ["-fopenmp"] + compile + link + [src, "-o", exe]).status == 0 { return (compile, link) }
             }
         }
         throw Failure(description: """
@@ -92,7 +95,7 @@ public struct Toolchain: Sendable {
         return nil
     }
 
-    static func run(_ executable: String, _ args: [String]) -> (status: Int32, output: String) {
+    public static func run(_ executable: String, _ args: [String]) -> (status: Int32, output: String) {
         let process = Process()
         if executable.contains("/") {
             process.executableURL = URL(fileURLWithPath: executable)

@@ -287,7 +287,13 @@ public struct Parser {
     @discardableResult
     private mutating func expect(_ kind: TokenKind, _ context: String) throws -> Token {
         if check(kind) { return advance() }
-        diagnostics.error(peek.range, "expected \(kind) \(context), found \(describe(peek))")
+        // A token missing at the end of a line is reported there, not on the next line.
+        if peek.startsLine, index > 0 {
+            let end = tokens[index - 1].range.end
+            diagnostics.error(SourceRange(start: end, end: end + 1), "expected \(kind) \(context)")
+        } else {
+            diagnostics.error(peek.range, "expected \(kind) \(context), found \(describe(peek))")
+        }
         throw Recover()
     }
 
@@ -310,21 +316,23 @@ public struct Parser {
 
     /// Skips to the first token that can begin a statement on a new line, or to a '}'.
     private mutating func synchronizeStatement() {
-        if !check(.eof), !check(.rbrace) { advance() }
+        if !check(.eof), !check(.rbrace), !startsStatement(peek) { advance() }
         while !check(.eof) {
-            let t = peek
-            if t.kind == .rbrace { return }
-            if t.startsLine {
-                switch t.kind {
-                case .keyword(.param), .keyword(.input), .keyword(.target), .keyword(.output),
-                     .keyword(.loss), .keyword(.train), .keyword(.cell), .keyword(.model):
-                    return
-                case .identifier where peekNext.kind == .equal:
-                    return
-                default: break
-                }
-            }
+            if peek.kind == .rbrace || startsStatement(peek) { return }
             advance()
+        }
+    }
+
+    private func startsStatement(_ t: Token) -> Bool {
+        guard t.startsLine else { return false }
+        switch t.kind {
+        case .keyword(.param), .keyword(.input), .keyword(.target), .keyword(.output),
+             .keyword(.loss), .keyword(.train), .keyword(.cell), .keyword(.model):
+            return true
+        case .identifier:
+            return peekNext.kind == .equal && tokens[index].range == t.range
+        default:
+            return false
         }
     }
 }

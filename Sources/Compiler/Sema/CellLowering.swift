@@ -133,6 +133,7 @@ struct CellLowering {
         let stateIndex = Dictionary(uniqueKeysWithValues: states.enumerated().map { ($1.name.text, $0) })
         var newStates: [ValueID?] = Array(repeating: nil, count: states.count)
         var temporaries = Set<String>()
+        var poisoned = Set<String>()   // names whose definition failed: uses stay silent
         var ew = ElementwiseLowering(builder: builder, diagnostics: diagnostics, source: source)
         if isBuiltin { ew.reportAt = useRange }
 
@@ -143,7 +144,8 @@ struct CellLowering {
                 let loc = file.location(of: stmt.name.range.start)
                 ew.source = SourceNote(line: loc.line, text: file.lineText(loc.line).trimmingSpaces())
             }
-            let value = lowerExpr(stmt.value, env: env, params: paramNames, ew: ew, cellName: cell.name.text)
+            let value = lowerExpr(stmt.value, env: env, params: paramNames, ew: ew, cellName: cell.name.text, poisoned: poisoned)
+            if value == nil { poisoned.insert(target) }
             if let i = stateIndex[target] {
                 if newStates[i] != nil {
                     error(stmt.name.range, "state '\(target)' is assigned twice; each state is assigned exactly once per step")
@@ -188,13 +190,15 @@ struct CellLowering {
         return (out, finals)
     }
 
-    private func lowerExpr(_ e: Expr, env: [String: ValueID], params: Set<String>, ew: ElementwiseLowering, cellName: String) -> ValueID? {
+    private func lowerExpr(_ e: Expr, env: [String: ValueID], params: Set<String>, ew: ElementwiseLowering, cellName: String,
+                           poisoned: Set<String> = []) -> ValueID? {
         let g = builder.graph
         switch e {
         case .number(let v, _):
             return ew.constant(v)
         case .name(let n):
             guard let v = env[n.text] else {
+                if poisoned.contains(n.text) { return nil }
                 error(n.range, "'\(n.text)' is not defined in cell '\(cellName)'")
                 return nil
             }
@@ -204,7 +208,7 @@ struct CellLowering {
             }
             return v
         case .unary(_, let operand, _):
-            guard let a = lowerExpr(operand, env: env, params: params, ew: ew, cellName: cellName) else { return nil }
+            guard let a = lowerExpr(operand, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned) else { return nil }
             return ew.unary(.neg, a)
         case .binary(.matmul, let lhs, let rhs, let range):
             guard case .name(let wName) = lhs, params.contains(wName.text), let w = env[wName.text],
@@ -212,7 +216,7 @@ struct CellLowering {
                 error(lhs.range, "the left operand of '@' must be a matrix parameter of the cell")
                 return nil
             }
-            guard let v = lowerExpr(rhs, env: env, params: params, ew: ew, cellName: cellName) else { return nil }
+            guard let v = lowerExpr(rhs, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned) else { return nil }
             let wt = builder.graph.type(of: w), vt = builder.graph.type(of: v)
             guard vt.batched, vt.dims.count == 1, vt.dims[0] == wt.dims[1] else {
                 error(range, "shape mismatch: \(wName.text) is float[\(wt.dims[0]), \(wt.dims[1])] but the vector is \(ew.describe(vt))")
@@ -220,8 +224,8 @@ struct CellLowering {
             }
             return builder.emit(.matvec, [w, v], TensorType(.f32, [wt.dims[0]]), source: ew.source)
         case .binary(let op, let lhs, let rhs, let range):
-            let a = lowerExpr(lhs, env: env, params: params, ew: ew, cellName: cellName)
-            let b = lowerExpr(rhs, env: env, params: params, ew: ew, cellName: cellName)
+            let a = lowerExpr(lhs, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned)
+            let b = lowerExpr(rhs, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned)
             guard let a, let b else { return nil }
             return ew.binary(op, a, b, range: range)
         case .call(let callee, let args, let range):
@@ -230,7 +234,7 @@ struct CellLowering {
                     error(label.range, "'\(callee.text)' takes no named arguments inside a cell")
                     return nil
                 }
-                return lowerExpr(arg.value, env: env, params: params, ew: ew, cellName: cellName)
+                return lowerExpr(arg.value, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned)
             }
             if let kind = ElementwiseLowering.unaryFunctions[callee.text] {
                 guard args.count == 1 else {

@@ -16,6 +16,8 @@ final class ModelLowering {
         var finalStates: [ValueID]? = nil
     }
     private var scope: [String: ModelValue] = [:]
+    /// Names whose definition failed (and was reported): later uses stay silent.
+    private var poisoned = Set<String>()
     private var targets: [String: TensorType] = [:]
     /// Parameters created by the statement being lowered, to give each layer its own name.
     private var layersInStatement: [String] = []
@@ -60,7 +62,7 @@ final class ModelLowering {
             case .binding(let n, let e):
                 guard checkNew(n) else { continue }
                 currentBinding = n.text
-                guard var v = lowerExpr(e) else { continue }
+                guard var v = lowerExpr(e) else { poisoned.insert(n.text); continue }
                 v.id = named(v.id, n.text)
                 scope[n.text] = v
             case .output(let n, let e):
@@ -69,9 +71,11 @@ final class ModelLowering {
                     guard checkNew(n) else { continue }
                     currentBinding = n.text
                     v = lowerExpr(e)
-                    if let v { scope[n.text] = v; _ = named(v.id, n.text) }
+                    if let v { scope[n.text] = v; _ = named(v.id, n.text) } else { poisoned.insert(n.text) }
                 } else if let existing = scope[n.text] {
                     v = existing
+                } else if poisoned.contains(n.text) {
+                    continue
                 } else {
                     diagnostics.error(n.range, targets[n.text] != nil ? "'\(n.text)' is a target; outputs are computed from inputs" : "unknown name '\(n.text)'")
                     continue
@@ -120,7 +124,7 @@ final class ModelLowering {
     static let trainKeys: Set<String> = ["optimizer", "clip_norm", "batch", "bptt", "epochs", "seed", "valid_fraction", "lr"]
 
     private func checkNew(_ n: Name) -> Bool {
-        if scope[n.text] != nil || targets[n.text] != nil {
+        if scope[n.text] != nil || targets[n.text] != nil || poisoned.contains(n.text) {
             diagnostics.error(n.range, "'\(n.text)' is already defined; each name is defined once")
             return false
         }
@@ -178,6 +182,7 @@ final class ModelLowering {
             return ModelValue(id: ew.constant(v))
         case .name(let n):
             if let v = scope[n.text] { return v }
+            if poisoned.contains(n.text) { return nil }
             if targets[n.text] != nil {
                 diagnostics.error(n.range, "'\(n.text)' is a target; targets are only read by the loss")
             } else {
