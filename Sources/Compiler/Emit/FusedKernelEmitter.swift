@@ -27,7 +27,7 @@ struct FusedKernelEmitter {
         for i in region.arguments.indices { params.append("const float *restrict a\(i), size_t a\(i)_stride") }
         for i in region.yields.indices { params.append("float *restrict o\(i), size_t o\(i)_stride") }
         params.append("int threads")
-        s += "static void \(name)(\(params.joined(separator: ", "))) {\n"
+        s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
         s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 16384)\n"
         s += "    for (int b = 0; b < rows; b++) {\n"
         for i in region.arguments.indices {

@@ -83,13 +83,14 @@ struct ScanEmitter {
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
         params += ["float *ws", "int threads"]
-        s += "static void \(functionName(op))(\(params.joined(separator: ", "))) {\n"
-        s += "    /* workspace, per example: both buffers of each state, then the step's values */\n"
-        var offset = "0"
+        let fn = functionName(op)
+        s += "static void \(fn)(" + params.joined(separator: ",\n" + String(repeating: " ", count: fn.count + 13)) + ") {\n"
+        s += "    /* workspace: both buffers of each state, then the step's values; B rows each */\n"
+        s += "    size_t off = 0;\n"
         for (name, floats) in l.workspace {
-            s += "    float *\(name) = ws + \(offset);\n"
-            offset = "\(offset == "0" ? "" : offset + " + ")(size_t)B * \((floats + 15) / 16 * 16)"
+            s += "    float *\(name) = ws + off; off += (size_t)B * \((floats + 15) / 16 * 16);\n"
         }
+        s += "    (void)off;\n"
         for (i, st) in states.enumerated() {
             s += "    memset(s\(i)_cur, 0, (size_t)B * \(graph.type(of: st).featureCount) * sizeof(float));\n"
         }

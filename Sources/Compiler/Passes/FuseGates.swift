@@ -43,7 +43,9 @@ public struct FuseGates: Pass {
                                                       source: graph.ops[scanIndex].source, label: "gate weights stacked at load time")))
                 }
                 let first = members[0]
-                let product = graph.newValue(TensorType(.f32, [total]), name: nil)
+                let parts = members.compactMap { graph.name(of: region.ops[$0].results[0])?.split(separator: " ").first }
+                let vName = graph.name(of: v) ?? "(...)"
+                let product = graph.newValue(TensorType(.f32, [total]), name: "[\(parts.joined(separator: ", "))] @ \(vName)")
                 var ops = [Op(.matvec, [stacked, v], results: [product], source: region.ops[first].source,
                               label: "\(members.count) products fused")]
                 var offset = 0

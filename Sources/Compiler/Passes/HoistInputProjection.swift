@@ -28,7 +28,7 @@ public struct HoistInputProjection: Pass {
                 let w = op.operands[0]
                 let n = graph.type(of: w).dims[0]
                 let seqType = graph.type(of: sequence).with(dims: [n])
-                let projected = graph.newValue(seqType, name: graph.name(of: op.results[0]).map { "\($0)_all_steps" })
+                let projected = graph.newValue(seqType, name: graph.name(of: op.results[0]).map { "\($0), all steps" })
                 hoisted.append(Op(.linear(bias: false), [sequence, w], results: [projected], source: op.source,
                                   label: "input projection hoisted out of the time loop"))
                 let arg = graph.newValue(TensorType(.f32, [n]), name: graph.name(of: op.results[0]))

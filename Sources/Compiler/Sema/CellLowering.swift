@@ -222,7 +222,8 @@ struct CellLowering {
                 error(range, "shape mismatch: \(wName.text) is float[\(wt.dims[0]), \(wt.dims[1])] but the vector is \(ew.describe(vt))")
                 return nil
             }
-            return builder.emit(.matvec, [w, v], TensorType(.f32, [wt.dims[0]]), source: ew.source)
+            let vName = builder.graph.name(of: v) ?? "(...)"
+            return builder.emit(.matvec, [w, v], TensorType(.f32, [wt.dims[0]]), name: "\(wName.text) @ \(vName)", source: ew.source)
         case .binary(let op, let lhs, let rhs, let range):
             let a = lowerExpr(lhs, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned)
             let b = lowerExpr(rhs, env: env, params: params, ew: ew, cellName: cellName, poisoned: poisoned)
