@@ -18,17 +18,21 @@ For each cell (lstm, gru, rnn), shape (T, B, I, H) and thread count the script
   5. prints a table: median ms of each, speed-up (torch ms / rnnc ms; > 1 means rnnc is
      faster) and GFLOP/s, with forward FLOPs = 2*T*B*G*H*(I+H), G = 4 lstm, 3 gru, 1 rnn.
 
-Process layout (why subprocesses): every (library, config, thread count) is measured in its own
-fresh Python subprocess, and the parent only compares medians. PyTorch's CPU build uses GNU
-OpenMP (libgomp) and MKL; rnnc's libraries use LLVM's libomp. Loaded into one process, each
-runtime's worker threads keep spin-waiting after a parallel region (libomp for KMP_BLOCKTIME,
-200 ms by default), so whichever library runs next shares the cores with idle spinners; with 2
-threads on a 2-core machine that slowed the other library's 2-thread runs several-fold when
-the two were alternated in one process (measured with --inproc, which is kept for checking
-this). The rnnc worker never imports torch (numpy + ctypes only), so its process holds only
-libomp. To spread a noisy neighbour over both sides fairly, the workers are alternated
-(rnnc, torch, rnnc, torch, ...) for --rounds rounds, and the headline is the median of the
-per-round medians (as /work/shared/bench/pytorch_anchors.py's report does).
+Process layout (why subprocesses): every (library, config, thread count) is timed in its own
+fresh Python subprocess, and the parent only compares medians. PyTorch's CPU build runs on GNU
+OpenMP (libgomp) and MKL/oneDNN; rnnc's libraries on LLVM's libomp. In one process the two
+runtimes keep separate thread pools, and libomp's workers spin-wait for KMP_BLOCKTIME (200 ms
+by default) after every parallel region, so right after an rnnc run PyTorch's threads would
+share the 2 cores with spinning rnnc workers (and the reverse, briefly, for libgomp). Checked
+here with --inproc and with torch timed directly after rnnc runs: no difference stood out from
+the neighbour noise of this shared 2-core machine (the >= 0.2 s warm-up outlasts the block
+time), but isolated 100-270 ms outliers did appear after switches, and a process per library is
+what /work/shared/bench/README.md prescribes, so subprocesses are the default and --inproc is
+kept only to re-check. The rnnc worker never imports torch (numpy + ctypes only; numpy's
+OpenBLAS is held to 1 thread, it does no arithmetic here), so it holds only libomp's pool.
+To spread a noisy neighbour over both sides, the workers alternate (rnnc, torch, rnnc, torch,
+...) for --rounds rounds; the headline is the median of the per-round medians (as the report of
+/work/shared/bench/pytorch_anchors.py does), and `spread` is max/min of those round medians.
 
 Usage (needs `pip install torch numpy`; not run in CI):
 
@@ -253,6 +257,7 @@ def run_worker(lib, cfg, threads, args, out_npy):
     # Neither side is pinned by the environment; each sets its own thread count.
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(k, None)
+    env["OPENBLAS_NUM_THREADS"] = "1"  # numpy only loads and saves arrays in the workers
     p = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
                        capture_output=True, text=True, env=env)
     if p.returncode != 0:
@@ -297,13 +302,19 @@ def compare(cfg, threads, args, inproc_models=None):
 
 
 HEADER = ("cell", "T", "B", "I", "H", "thr", "rnnc ms", "torch ms", "speed-up", "rnnc GF/s", "torch GF/s",
-          "max|diff|")
+          "max|diff|", "spread r/t")
 
 
 def fmt_row(r):
     return (r["cell"], r["T"], r["B"], r["I"], r["H"], r["threads"], f"{r['rnnc_ms']:.2f}",
             f"{r['torch_ms']:.2f}", f"{r['speedup']:.2f}x", f"{r['rnnc_gflops']:.1f}",
-            f"{r['torch_gflops']:.1f}", f"{r['max_abs_diff']:.1e}")
+            f"{r['torch_gflops']:.1f}", f"{r['max_abs_diff']:.1e}", f"{spread(r, 'rnnc')}/{spread(r, 'torch')}")
+
+
+def spread(r, lib):
+    """max/min of the per-round medians: how much the machine moved during the row."""
+    m = r[f"{lib}_round_ms"]
+    return f"{max(m) / min(m):.2f}"
 
 
 def print_table(rows):

@@ -74,10 +74,20 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
 
 /* One full tile: RNNC_MR rows of A by one panel of NR columns. */
 static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, const float *restrict panel,
-                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols) {
+                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
+                                       int accumulate) {
     rnnc_vf acc[RNNC_MR][2];
     rnnc_vf b0 = rnnc_vload(bias_panel), b1 = rnnc_vload(bias_panel + RNNC_VEC);
     for (int i = 0; i < RNNC_MR; i++) { acc[i][0] = b0; acc[i][1] = b1; }
+    if (accumulate) {
+        /* C += A W^T: start from C (a gradient being summed). */
+        for (int i = 0; i < RNNC_MR; i++) {
+            float tmp[RNNC_NR] = {0};
+            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
+            acc[i][0] = acc[i][0] + rnnc_vload(tmp);
+            acc[i][1] = acc[i][1] + rnnc_vload(tmp + RNNC_VEC);
+        }
+    }
     for (int k = 0; k < K; k++) {
         rnnc_vf w0 = rnnc_vload(panel + (size_t)k * RNNC_NR);
         rnnc_vf w1 = rnnc_vload(panel + (size_t)k * RNNC_NR + RNNC_VEC);
@@ -104,9 +114,16 @@ static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, 
 
 /* The last rows of A when M is not a multiple of RNNC_MR. */
 static inline void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A, int lda, const float *restrict panel,
-                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols) {
+                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
+                                       int accumulate) {
     for (int i = 0; i < rows; i++) {
         rnnc_vf acc0 = rnnc_vload(bias_panel), acc1 = rnnc_vload(bias_panel + RNNC_VEC);
+        if (accumulate) {
+            float tmp[RNNC_NR] = {0};
+            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
+            acc0 = acc0 + rnnc_vload(tmp);
+            acc1 = acc1 + rnnc_vload(tmp + RNNC_VEC);
+        }
         for (int k = 0; k < K; k++) {
             rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
             acc0 = acc0 + a * rnnc_vload(panel + (size_t)k * RNNC_NR);
@@ -121,7 +138,8 @@ static inline void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A,
 
 /* Computes the tiles of rows [m0, m1) for panels [p0, p1). */
 static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K, const float *restrict A, int lda,
-                                   const float *restrict packed, const float *restrict bias, float *restrict C, int ldc) {
+                                   const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
+                                   int accumulate) {
     for (int p = p0; p < p1; p++) {
         const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
         int n0 = p * RNNC_NR;
@@ -130,34 +148,127 @@ static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K,
         for (int j = 0; j < RNNC_NR; j++) bias_panel[j] = (bias && j < ncols) ? bias[n0 + j] : 0.0f;
         int m = m0;
         for (; m + RNNC_MR <= m1; m += RNNC_MR)
-            rnnc_gemm_tile_full(K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols);
+            rnnc_gemm_tile_full(K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols, accumulate);
         if (m < m1)
-            rnnc_gemm_tile_edge(m1 - m, K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols);
+            rnnc_gemm_tile_edge(m1 - m, K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols,
+                                accumulate);
     }
 }
 
-/* C [M, N] = A [M, K] W^T + bias, on `threads` threads.
+/* C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate), on `threads` threads.
  * Small M (a recurrent step): threads split the panels, so each keeps its slice of the
  * weights in its own cache from step to step. Large M (a hoisted projection over all
  * steps): threads split the rows, and each row block reuses every panel. */
-static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
-                             const float *restrict bias, float *restrict C, int ldc, int threads) {
+static inline void rnnc_gemm_ex(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
+                                const float *restrict bias, float *restrict C, int ldc, int accumulate, int threads) {
     if (M <= 0 || N <= 0) return;
     int panels = (N + RNNC_NR - 1) / RNNC_NR;
     double work = (double)M * N * K;
     int nt = work < 65536.0 ? 1 : threads;
     if (M <= 4 * RNNC_MR * 4) {
         #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int p = 0; p < panels; p++) rnnc_gemm_block(0, M, p, p + 1, N, K, A, lda, packed, bias, C, ldc);
+        for (int p = 0; p < panels; p++) rnnc_gemm_block(0, M, p, p + 1, N, K, A, lda, packed, bias, C, ldc, accumulate);
     } else {
         const int MC = 8 * RNNC_MR;
         int blocks = (M + MC - 1) / MC;
         #pragma omp parallel for num_threads(nt) schedule(static)
         for (int blk = 0; blk < blocks; blk++) {
             int m0 = blk * MC, m1 = m0 + MC < M ? m0 + MC : M;
-            rnnc_gemm_block(m0, m1, 0, panels, N, K, A, lda, packed, bias, C, ldc);
+            rnnc_gemm_block(m0, m1, 0, panels, N, K, A, lda, packed, bias, C, ldc, accumulate);
         }
     }
+}
+
+static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
+                             const float *restrict bias, float *restrict C, int ldc, int threads) {
+    rnnc_gemm_ex(M, N, K, A, lda, packed, bias, C, ldc, 0, threads);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Backward products                                                                    */
+
+/* Packs W^T for W [N, K], i.e. the [K, N] matrix, so that dX = dY W runs as a forward
+ * product: dX [M, K] = dY [M, N] (W^T)^T. */
+static inline void rnnc_pack_weights_transposed(const float *restrict W, int N, int K, float *restrict packed) {
+    int panels = (K + RNNC_NR - 1) / RNNC_NR;
+    for (int p = 0; p < panels; p++) {
+        float *restrict dst = packed + (size_t)p * N * RNNC_NR;
+        for (int n = 0; n < N; n++) {
+            for (int i = 0; i < RNNC_NR; i++) {
+                int k = p * RNNC_NR + i;
+                dst[(size_t)n * RNNC_NR + i] = k < K ? W[(size_t)n * K + k] : 0.0f;
+            }
+        }
+    }
+}
+
+/* dW [N, K] += dY^T X, summed over M rows: the weight gradient of y = x W^T for every
+ * row (every step of a sequence) in one pass. Threads split the rows of dW. */
+static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
+                                        int ldx, float *restrict dW, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static) if ((double)M * N * K > 65536.0)
+    for (int n0 = 0; n0 < N; n0 += 4) {
+        int n1 = n0 + 4 < N ? n0 + 4 : N;
+        for (int m = 0; m < M; m++) {
+            const float *restrict x = X + (size_t)m * ldx;
+            for (int n = n0; n < n1; n++) {
+                float g = dY[(size_t)m * ldy + n];
+                if (g == 0.0f) continue;
+                float *restrict w = dW + (size_t)n * K;
+                for (int k = 0; k < K; k++) w[k] += g * x[k];
+            }
+        }
+    }
+}
+
+/* db [N] += column sums of dY [M, N]. */
+static inline void rnnc_bias_gradient(int M, int N, const float *restrict dY, size_t ldy, float *restrict db) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) db[n] += dY[(size_t)m * ldy + n];
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Losses: value and gradient of the prediction, as PyTorch's F.mse_loss and             */
+/* F.cross_entropy with mean reduction. `valid` (or NULL) marks the rows that count.      */
+
+/* mean((y - t)^2) over the valid rows' elements; dy = 2 (y - t) / count. */
+static inline double rnnc_mse_loss(int rows, int n, const float *restrict y, const float *restrict t,
+                                   const unsigned char *restrict valid, float *restrict dy) {
+    size_t count = 0;
+    for (int r = 0; r < rows; r++) if (!valid || valid[r]) count += (size_t)n;
+    double sum = 0.0;
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < n; j++) {
+            size_t i = (size_t)r * n + j;
+            if (valid && !valid[r]) { dy[i] = 0.0f; continue; }
+            double d = (double)y[i] - (double)t[i];
+            sum += d * d;
+            dy[i] = count ? (float)(2.0 * d / (double)count) : 0.0f;
+        }
+    }
+    return count ? sum / (double)count : 0.0;
+}
+
+/* mean over valid rows of -log softmax(z)[label]; dz = (softmax(z) - onehot) / count. */
+static inline double rnnc_cross_entropy_loss(int rows, int n, const float *restrict z, const int32_t *restrict labels,
+                                             const unsigned char *restrict valid, float *restrict dz) {
+    size_t count = 0;
+    for (int r = 0; r < rows; r++) if (!valid || valid[r]) count++;
+    double sum = 0.0;
+    for (int r = 0; r < rows; r++) {
+        const float *zr = z + (size_t)r * n;
+        float *dr = dz + (size_t)r * n;
+        if ((valid && !valid[r]) || count == 0) { memset(dr, 0, (size_t)n * sizeof(float)); continue; }
+        float mx = zr[0];
+        for (int j = 1; j < n; j++) mx = zr[j] > mx ? zr[j] : mx;
+        double s = 0.0;
+        for (int j = 0; j < n; j++) s += exp((double)(zr[j] - mx));
+        double logsum = log(s) + (double)mx;
+        sum += logsum - (double)zr[labels[r]];
+        for (int j = 0; j < n; j++) dr[j] = (float)(exp((double)zr[j] - logsum) / (double)count);
+        dr[labels[r]] -= (float)(1.0 / (double)count);
+    }
+    return count ? sum / (double)count : 0.0;
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -398,64 +398,72 @@ public struct CEmitter {
             s += "    float *slot\(i) = m->arena + offset; offset += rnnc_round16(\(size));\n"
         }
         s += "\n"
-        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
-        let fusedEmitter = FusedKernelEmitter(graph: graph)
-        func ptr(_ v: ValueID) -> String { storage(v, plan) }
         for op in graph.ops {
-            switch op.kind {
-            case .input, .param, .paramChunk, .stackRows, .constant:
-                continue
-            default: break
-            }
-            s += "    /* \(opComment(op)) */\n"
-            let r = op.results.first
-            let rt = r.map { graph.type(of: $0) }
-            let rows = rt.map { $0.sequence ? "B * T" : ($0.batched ? "B" : "1") } ?? "B"
-            switch op.kind {
-            case .embedding:
-                let d = rt!.width
-                let seq = rt!.sequence
-                s += "    rnnc_embedding(B, \(seq ? "T" : "1"), \(d), m->w\(op.operands[0].index), \(ptr(op.operands[1])), \(seq ? "lengths" : "NULL"), \(ptr(r!)), threads);\n"
-            case .linear(let bias):
-                let x = graph.type(of: op.operands[0])
-                let w = graph.type(of: op.operands[1])
-                s += "    rnnc_gemm(\(rows), \(w.dims[0]), \(w.dims[1]), \(ptr(op.operands[0])), \(x.width), m->pk\(op.operands[1].index), \(bias ? "m->w\(op.operands[2].index)" : "NULL"), \(ptr(r!)), \(w.dims[0]), threads);\n"
-            case .scan:
-                var args = ["m", "B", "T", "lengths"]
-                args += op.operands.map(ptr)
-                args += op.results.map(ptr)
-                args.append(ptr(ScanEmitter.workspaceKey(op)))
-                args.append("threads")
-                s += "    \(scanEmitter.functionName(op))(\(args.joined(separator: ", ")));\n"
-            case .last:
-                s += "    rnnc_last_step(B, T, \(rt!.featureCount), \(ptr(op.operands[0])), lengths, \(ptr(r!)));\n"
-            case .concat:
-                let a = graph.type(of: op.operands[0]), b = graph.type(of: op.operands[1])
-                s += "    rnnc_concat_rows(\(rows), \(ptr(op.operands[0])), \(a.width), \(a.width), \(ptr(op.operands[1])), \(b.width), \(b.width), \(ptr(r!)), \(rt!.width));\n"
-            case .softmax:
-                s += "    rnnc_softmax_rows(\(rows), \(rt!.width), \(ptr(op.operands[0])), \(rt!.width), \(ptr(r!)), \(rt!.width), threads);\n"
-            case .fused:
-                let region = op.region!
-                let width = graph.type(of: region.ops.last!.results[0])
-                let fusedRows = width.batched ? (width.sequence ? "B * T" : "B") : "1"
-                var args = [fusedRows]
-                for o in op.operands {
-                    let t = graph.type(of: o)
-                    args.append(storage(o, plan))
-                    args.append(t.batched ? "\(t.featureCount)" : "0")
-                }
-                for res in op.results { args += [ptr(res), "\(graph.type(of: res).featureCount)"] }
-                args.append("threads")
-                s += "    \(fusedEmitter.functionName(op))(\(args.joined(separator: ", ")));\n"
-            default:
-                s += "    /* unsupported op \(op.kind.mnemonic) */\n"
-            }
+            s += forwardOpCode(op, ptr: { storage($0, plan) }, scanCall: { scan, args in
+                "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
+            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {
-            s += "    m->outputs[\(i)] = \(ptr(v));\n"
+            s += "    m->outputs[\(i)] = \(storage(v, plan));\n"
         }
         s += "    m->batch = B;\n    m->time = T;\n    return 0;\n}\n\n"
+        return s
+    }
+
+    /// The C for one top-level op of the forward pass (shared by inference and training).
+    /// `ptr` says where values live; `scanCall` writes the call of a recurrence.
+    func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
+                       workspace: (Op) -> String) -> String {
+        switch op.kind {
+        case .input, .param, .paramChunk, .stackRows, .constant:
+            return ""
+        default: break
+        }
+        let fusedEmitter = FusedKernelEmitter(graph: graph)
+        var s = "    /* \(opComment(op)) */\n"
+        let r = op.results.first
+        let rt = r.map { graph.type(of: $0) }
+        let rows = rt.map { $0.sequence ? "B * T" : ($0.batched ? "B" : "1") } ?? "B"
+        switch op.kind {
+        case .embedding:
+            let d = rt!.width
+            let seq = rt!.sequence
+            s += "    rnnc_embedding(B, \(seq ? "T" : "1"), \(d), m->w\(op.operands[0].index), \(ptr(op.operands[1])), \(seq ? "lengths" : "NULL"), \(ptr(r!)), threads);\n"
+        case .linear(let bias):
+            let x = graph.type(of: op.operands[0])
+            let w = graph.type(of: op.operands[1])
+            s += "    rnnc_gemm(\(rows), \(w.dims[0]), \(w.dims[1]), \(ptr(op.operands[0])), \(x.width), m->pk\(op.operands[1].index), \(bias ? "m->w\(op.operands[2].index)" : "NULL"), \(ptr(r!)), \(w.dims[0]), threads);\n"
+        case .scan:
+            var args = ["m", "B", "T", "lengths"]
+            args += op.operands.map(ptr)
+            args += op.results.map(ptr)
+            args.append(workspace(op))
+            args.append("threads")
+            s += scanCall(op, args)
+        case .last:
+            s += "    rnnc_last_step(B, T, \(rt!.featureCount), \(ptr(op.operands[0])), lengths, \(ptr(r!)));\n"
+        case .concat:
+            let a = graph.type(of: op.operands[0]), b = graph.type(of: op.operands[1])
+            s += "    rnnc_concat_rows(\(rows), \(ptr(op.operands[0])), \(a.width), \(a.width), \(ptr(op.operands[1])), \(b.width), \(b.width), \(ptr(r!)), \(rt!.width));\n"
+        case .softmax:
+            s += "    rnnc_softmax_rows(\(rows), \(rt!.width), \(ptr(op.operands[0])), \(rt!.width), \(ptr(r!)), \(rt!.width), threads);\n"
+        case .fused:
+            let region = op.region!
+            let width = graph.type(of: region.ops.last!.results[0])
+            let fusedRows = width.batched ? (width.sequence ? "B * T" : "B") : "1"
+            var args = [fusedRows]
+            for o in op.operands {
+                let t = graph.type(of: o)
+                args.append(ptr(o))
+                args.append(t.batched ? "\(t.featureCount)" : "0")
+            }
+            for res in op.results { args += [ptr(res), "\(graph.type(of: res).featureCount)"] }
+            args.append("threads")
+            s += "    \(fusedEmitter.functionName(op))(\(args.joined(separator: ", ")));\n"
+        default:
+            s += "    /* unsupported op \(op.kind.mnemonic) */\n"
+        }
         return s
     }
 
@@ -472,7 +480,7 @@ public struct CEmitter {
         return "NULL /* \(v) has no storage */"
     }
 
-    private func opComment(_ op: Op) -> String {
+    func opComment(_ op: Op) -> String {
         var parts: [String] = []
         if let src = op.source { parts.append("line \(src.line): \(CNames.comment(src.text))") }
         let ins = op.operands.map { CNames.shape(graph.type(of: $0)) }.joined(separator: ", ")

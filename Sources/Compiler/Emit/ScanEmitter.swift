@@ -57,11 +57,32 @@ struct ScanEmitter {
         return l
     }
 
+    /// Values a training forward saves at every step for the backward pass: every batched
+    /// region argument (step inputs, previous states) and every batched op result.
+    func historyValues(_ op: Op) -> [ValueID] {
+        let region = op.region!
+        var out: [ValueID] = []
+        for a in region.arguments where graph.type(of: a).batched { out.append(a) }
+        for inner in region.ops {
+            switch inner.kind {
+            case .constant, .slice: continue
+            default: break
+            }
+            for r in inner.results where graph.type(of: r).batched && !out.contains(r) { out.append(r) }
+        }
+        return out
+    }
+
+    /// Floats of the history per (time step x example).
+    func historyWidth(_ op: Op) -> Int {
+        historyValues(op).reduce(0) { $0 + (graph.type(of: $1).featureCount + 15) / 16 * 16 }
+    }
+
     func workspaceWidth(_ op: Op) -> Int {
         layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
     }
 
-    func emit(_ op: Op) -> String {
+    func emit(_ op: Op, training: Bool = false) -> String {
         guard case .scan(let reverse) = op.kind, let region = op.region else { return "" }
         let l = layout(op)
         let stepInputs = op.operands.count
@@ -82,8 +103,9 @@ struct ScanEmitter {
         params += op.operands.indices.map { "const float *restrict x\($0)" }
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
+        if training { params.append("float *hist") }
         params += ["float *ws", "int threads"]
-        let fn = functionName(op)
+        let fn = functionName(op) + (training ? "_train" : "")
         s += "static void \(fn)(" + params.joined(separator: ",\n" + String(repeating: " ", count: fn.count + 13)) + ") {\n"
         s += "    /* workspace: both buffers of each state, then the step's values; B rows each */\n"
         s += "    size_t off = 0;\n"
@@ -127,6 +149,16 @@ struct ScanEmitter {
             default:
                 s += "        /* unsupported step op \(inner.kind.mnemonic) */\n"
             }
+        }
+        if training {
+            s += "        /* save the step for the backward pass: history [T][B][width] per value */\n"
+            s += "        {\n            size_t h = 0;\n"
+            for v in historyValues(op) {
+                let w = graph.type(of: v).featureCount
+                s += "            for (int b = 0; b < B; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(l.pointer[v]!) + (size_t)b * \(l.stride[v]!), \(w) * sizeof(float));\n"
+                s += "            h += (size_t)B * \((w + 15) / 16 * 16);\n"
+            }
+            s += "            (void)h;\n        }\n"
         }
         // Commit: masked examples keep their states; others copy yields not already in place.
         let first = graph.type(of: states[0]).featureCount

@@ -111,7 +111,10 @@ final class ModelLowering {
             diagnostics.error(model.name.range, "model '\(model.name.text)' declares no output (add 'output NAME')")
         }
         if diagnostics.hasErrors { return nil }
-        return (builder.finish(), signature)
+        var graph = builder.finish()
+        // The loss reads its prediction: keep it through optimization for training.
+        if let p = lossPrediction { graph.keepAlive = [p] }
+        return (graph, signature)
     }
 
     // MARK: Names and types

@@ -1,0 +1,106 @@
+import GraphIR
+
+/// Writes the backward kernel of a `fused_pointwise` op: for each element it recomputes
+/// the forward chain in registers from the saved inputs, then runs the chain in reverse
+/// with the rules of `Derivatives`, and adds each input's gradient to its buffer. One
+/// pass over memory, as the forward: the fused backward of a fused forward.
+///
+/// Gradients of inputs are accumulated (`+=`) into buffers with a row stride; an input
+/// shared by all rows (a bias) must be given a per-row scratch and summed by the caller,
+/// so that threads never write the same element.
+struct FusedBackwardEmitter {
+    let graph: Graph
+
+    func functionName(_ op: Op) -> String { "fused_\(op.results.first?.index ?? 0)_backward" }
+
+    func emit(_ op: Op) -> String {
+        let region = op.region!
+        let width = graph.type(of: region.ops.last!.results[0]).featureCount
+        let name = functionName(op)
+        var s = "/* Backward of \(FusedKernelEmitter(graph: graph).functionName(op)): recompute, then the chain in reverse.\n"
+        s += " *   a_i: the forward inputs; g_k: gradients of its outputs; d_i += gradients of its inputs. */\n"
+        var params = ["int rows"]
+        for i in region.arguments.indices { params.append("const float *restrict a\(i), size_t a\(i)_stride") }
+        for k in region.yields.indices { params.append("const float *restrict g\(k), size_t g\(k)_stride") }
+        for i in region.arguments.indices { params.append("float *restrict d\(i), size_t d\(i)_stride") }
+        params.append("int threads")
+        s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
+        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 16384)\n"
+        s += "    for (int b = 0; b < rows; b++) {\n"
+        for i in region.arguments.indices {
+            s += "        const float *restrict a\(i)r = a\(i) + (size_t)b * a\(i)_stride;\n"
+            s += "        float *restrict d\(i)r = d\(i) + (size_t)b * d\(i)_stride;\n"
+        }
+        for k in region.yields.indices {
+            s += "        const float *restrict g\(k)r = g\(k) + (size_t)b * g\(k)_stride;\n"
+        }
+        s += "        for (int j = 0; j < \(width); j++) {\n"
+        let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
+        func isScalarArg(_ v: ValueID) -> Bool {
+            let t = graph.type(of: v)
+            return !t.batched && t.dims.isEmpty
+        }
+        func read(_ v: ValueID) -> String {
+            if let i = argIndex[v] { return isScalarArg(v) ? "a\(i)r[0]" : "a\(i)r[j]" }
+            return "v\(v.index)"
+        }
+        // Forward, recomputed.
+        var sliceOf: [ValueID: (arg: Int, offset: Int)] = [:]
+        for inner in region.ops {
+            let r = inner.results[0]
+            let x = inner.operands.map(read)
+            let expr: String
+            switch inner.kind {
+            case .constant(let c): expr = CNames.floatLiteral(c)
+            case .slice(let offset, _):
+                let i = argIndex[inner.operands[0]]!
+                sliceOf[r] = (i, offset)
+                expr = "a\(i)r[\(offset) + j]"
+            case .add: expr = "\(x[0]) + \(x[1])"
+            case .sub: expr = "\(x[0]) - \(x[1])"
+            case .mul: expr = "\(x[0]) * \(x[1])"
+            case .div: expr = "\(x[0]) / \(x[1])"
+            case .neg: expr = "-\(x[0])"
+            case .tanh: expr = "tanhf(\(x[0]))"
+            case .sigmoid: expr = "rnnc_sigmoidf(\(x[0]))"
+            case .relu: expr = "rnnc_reluf(\(x[0]))"
+            case .exp: expr = "expf(\(x[0]))"
+            case .log: expr = "logf(\(x[0]))"
+            default: preconditionFailure("\(inner.kind) in a fused region")
+            }
+            s += "            const float v\(r.index) = \(expr);\n"
+        }
+        // Gradient accumulators: one per value of the chain and per input.
+        var differentiable: [ValueID] = []
+        for inner in region.ops where inner.kind.isElementwise || isSlice(inner.kind) { differentiable.append(inner.results[0]) }
+        for a in region.arguments where !isScalarArg(a) { differentiable.append(a) }
+        for v in differentiable { s += "            float gv\(v.index) = 0.0f;\n" }
+        for (k, y) in region.yields.enumerated() { s += "            gv\(y.index) += g\(k)r[j];\n" }
+        let tracked = Set(differentiable)
+        for inner in region.ops.reversed() {
+            let r = inner.results[0]
+            if case .slice = inner.kind {
+                let src = inner.operands[0]
+                if tracked.contains(src) { s += "            d\(argIndex[src]!)r[\(sliceOf[r]!.offset) + j] += gv\(r.index);\n" }
+                continue
+            }
+            guard let rule = Derivatives.elementwise[inner.kind] else { continue }
+            let operands = inner.operands.map(read)
+            let terms = Derivatives.Terms(g: "gv\(r.index)", a: operands[0], b: operands.count > 1 ? operands[1] : "", y: "v\(r.index)")
+            for (operand, contribution) in zip(inner.operands, rule(terms)) {
+                guard let contribution, tracked.contains(operand) else { continue }
+                s += "            gv\(operand.index) += \(contribution);\n"
+            }
+        }
+        for (i, a) in region.arguments.enumerated() where tracked.contains(a) {
+            s += "            d\(i)r[j] += gv\(a.index);\n"
+        }
+        s += "        }\n    }\n}\n"
+        return s
+    }
+
+    private func isSlice(_ k: OpKind) -> Bool {
+        if case .slice = k { return true }
+        return false
+    }
+}
