@@ -22,6 +22,11 @@ enum ModelResolver {
         if FileManager.default.fileExists(atPath: marker) { return dir }
         // Build beside the final place, then move it in whole: a crash leaves no half entry.
         let staging = "\(root)/.staging-\(key)-\(getpid())"
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        } catch {
+            throw FormatError("cannot use the compile cache \(root): it is not a directory rnnc can create or write (set RNNC_CACHE to one)")
+        }
         try? FileManager.default.removeItem(atPath: staging)
         try compilation.build(into: staging, toolchain: toolchain)
         if rename(staging, dir) != 0 {

@@ -39,10 +39,27 @@ struct RunCommand: ParsableCommand {
             } else if !isDir.boolValue {
                 throw FormatError("--out \(out) is a file, not a directory")
             }
+            // All or nothing: every output goes to a temporary file first, and only when all
+            // are written are they renamed into place.
+            var staged: [(temporary: String, final: String)] = []
+            defer { for s in staged { unlink(s.temporary) } }
             for (port, result) in zip(compiled.interface.outputs, results) {
-                let path = "\(out)/\(port.name).npy"
-                try Npy.write(NpyArray(shape: result.shape, storage: .float32(result.values)), to: path)
-                print("wrote \(path) \(result.shape)")
+                let final = "\(out)/\(port.name).npy"
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: final, isDirectory: &isDirectory), isDirectory.boolValue {
+                    throw FormatError("cannot write \(final): it is a directory")
+                }
+                let temporary = "\(out)/.\(port.name).npy.\(getpid()).partial"
+                try Npy.write(NpyArray(shape: result.shape, storage: .float32(result.values)), to: temporary)
+                staged.append((temporary, final))
+            }
+            for s in staged {
+                guard rename(s.temporary, s.final) == 0 else {
+                    throw FormatError("cannot write \(s.final): \(String(cString: strerror(errno)))")
+                }
+            }
+            for (port, result) in zip(compiled.interface.outputs, results) {
+                print("wrote \(out)/\(port.name).npy \(result.shape)")
             }
         }
     }

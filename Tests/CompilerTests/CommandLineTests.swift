@@ -183,6 +183,20 @@ final class CommandLineTests: XCTestCase {
         assertFails(["run", model, "--weights", weights, "--input", "ids=\(ids)", "--lengths", wrong], ["expected shape [2]"])
     }
 
+    func testOutputsAreAllOrNothing() throws {
+        // The second output's place is taken by a directory: the first must not be written.
+        let model = write("two.rnn", "model two { input x: float[time, 2]\n output a = x * 2\n output b = x + 1\n}\n")
+        let x = writeNpy("x.npy", NpyArray(shape: [1, 2, 2], storage: .float32([1, 2, 3, 4])))
+        let out = "\(work)/o"
+        try FileManager.default.createDirectory(atPath: "\(out)/b.npy", withIntermediateDirectories: true)
+        let w = "\(work)/empty.safetensors"
+        try Safetensors.write([], metadata: [:], to: w)
+        let r = TestSupport.runCLI(["run", model, "--weights", w, "--input", "x=\(x)", "--out", out])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("b.npy"), r.err)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["b.npy"])
+    }
+
     func testLengthsIgnorePaddingTokens() throws {
         // Ids past an example's length are ignored, even out-of-range ones.
         let model = write("tok.rnn", Self.tokenModel)

@@ -101,6 +101,10 @@ public struct CEmitter {
         s += "/* Running a batch                                                                    */\n\n"
         s += emitRun(plan)
         s += emitAccessors()
+        s += "\n/* ---------------------------------------------------------------------------------- */\n"
+        s += "/* Training kernels: backward of each fused kernel and recurrence                    */\n\n"
+        s += emitTrainingKernels()
+        s += emitGradients()
         return s
     }
 
@@ -148,6 +152,13 @@ public struct CEmitter {
         for w in packedWeights {
             s += "    float *pk\(w.index);\(pad("pk\(w.index)", 18))/* w\(w.index) packed in \(CNames.comment("panels")) for products */\n"
         }
+        s += "    /* training: gradients laid out like the parameters, views and stacks of them,\n"
+        s += "     * weights packed transposed for the backward products, and the activations kept */\n"
+        s += "    float *grads;\n"
+        for op in plumbing { s += "    float *gw\(op.results[0].index);\n" }
+        for w in packedWeights { s += "    float *pkT\(w.index);\n" }
+        s += "    float *train_arena;\n"
+        s += "    size_t train_floats;\n"
         s += "    float *arena;           /* activations of one call, laid out by the memory plan */\n"
         s += "    size_t arena_floats;\n"
         s += "    int threads;\n"
@@ -184,7 +195,8 @@ public struct CEmitter {
         }
         if params.isEmpty { s += "    {\"\", 0, {0, 0, 0, 0}, 0},\n" }
         s += "};\n"
-        s += "enum { \(prefix)_parameter_count = \(params.count), \(prefix)_parameter_floats = \(total) };\n\n"
+        s += "enum { \(prefix)_parameter_count = \(params.count) };\n"
+        s += "static const size_t \(prefix)_parameter_floats = \(total);\n\n"
 
         s += """
         void \(prefix)_destroy(\(prefix)_model *m) {
@@ -193,7 +205,9 @@ public struct CEmitter {
 
         """
         for op in plumbing where op.kind == .stackRows { s += "    free(m->w\(op.results[0].index));\n" }
-        for w in packedWeights { s += "    free(m->pk\(w.index));\n" }
+        for w in packedWeights { s += "    free(m->pk\(w.index));\n    free(m->pkT\(w.index));\n" }
+        for op in plumbing where op.kind == .stackRows { s += "    free(m->gw\(op.results[0].index));\n" }
+        s += "    free(m->grads);\n    free(m->train_arena);\n"
         s += "    free(m->arena);\n    free(m);\n}\n\n"
 
         s += """
@@ -332,12 +346,14 @@ public struct CEmitter {
 
     private func emitRun(_ plan: MemoryPlan) -> String {
         var s = ""
-        s += "/* Runs one batch. Arrays are described in \(prefix).h. Returns 0, or -1 with a message\n"
-        s += " * in \(prefix)_last_error(). Nothing is allocated after the arena is sized. */\n"
-        s += "int \(prefix)_run(\(runParameters().joined(separator: ", "))) {\n"
-        s += "    const int B = batch;\n"
+        s += "/* Checks a call's sizes, lengths and token ids; 0 or -1 with a message. */\n"
+        var checkParams = ["int B", "int T"]
+        for p in signature.inputs {
+            checkParams.append(p.type.element == .i32 ? "const int32_t *in_\(CNames.identifier(p.name))" : "const float *in_\(CNames.identifier(p.name))")
+        }
+        checkParams.append("const int32_t *lengths")
+        s += "static int \(prefix)_check(\(checkParams.joined(separator: ", "))) {\n"
         if hasSequenceInput {
-            s += "    const int T = time;\n"
             s += "    if (B < 1 || T < 1) { rnnc_fail(\"batch (%d) and time (%d) must be at least 1\", B, T); return -1; }\n"
             s += """
                 if (lengths) {
@@ -349,8 +365,7 @@ public struct CEmitter {
 
             """
         } else {
-            s += "    const int T = 1;  /* no input has a time axis */\n"
-            s += "    (void)time;\n"
+            s += "    (void)T;\n"
             s += "    (void)lengths;\n"
             s += "    if (B < 1) { rnnc_fail(\"batch (%d) must be at least 1\", B); return -1; }\n"
         }
@@ -378,6 +393,14 @@ public struct CEmitter {
                 """
             }
         }
+        for p in signature.inputs where p.type.element == .f32 { s += "    (void)in_\(CNames.identifier(p.name));\n" }
+        s += "    return 0;\n}\n\n"
+        s += "/* Runs one batch. Arrays are described in \(prefix).h. Returns 0, or -1 with a message\n"
+        s += " * in \(prefix)_last_error(). Nothing is allocated after the arena is sized. */\n"
+        s += "int \(prefix)_run(\(runParameters().joined(separator: ", "))) {\n"
+        s += "    const int B = batch;\n"
+        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;  /* no input has a time axis */\n    (void)time;\n"
+        s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
         s += "    /* The arena: \(plan.slots.count) slots shared by values whose lifetimes do not overlap. */\n"
         s += "    size_t need = \(plan.sizeExpression());\n"
         s += """
@@ -424,7 +447,7 @@ public struct CEmitter {
         var s = "    /* \(opComment(op)) */\n"
         let r = op.results.first
         let rt = r.map { graph.type(of: $0) }
-        let rows = rt.map { $0.sequence ? "B * T" : ($0.batched ? "B" : "1") } ?? "B"
+        let rows = rt.map(rowCount) ?? "B"
         switch op.kind {
         case .embedding:
             let d = rt!.width
@@ -465,6 +488,14 @@ public struct CEmitter {
             s += "    /* unsupported op \(op.kind.mnemonic) */\n"
         }
         return s
+    }
+
+    /// Rows of a value for kernels that work on its last axis: B (x T) times every axis
+    /// between the batch and the last (a `float[2, 3]` input has 2 rows of 3 per example).
+    func rowCount(_ t: TensorType) -> String {
+        let base = t.sequence ? "B * T" : (t.batched ? "B" : "1")
+        let middle = t.dims.dropLast().reduce(1, *)
+        return middle > 1 ? "\(base) * \(middle)" : base
     }
 
     /// Where a top-level value lives during a call, as a C expression.
@@ -578,6 +609,13 @@ public struct CEmitter {
         }
         s += """
         const char *\(prefix)_last_error(void);
+
+        /* Training: forward, loss and backward for one batch (targets after the inputs, as
+         * declared). Leaves every parameter's gradient for \(prefix)_gradient(m, i), i in the
+         * order of NAME.json's parameters. Dropout is not applied. */
+        int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                  const int32_t *lengths, double *loss);
+        const float *\(prefix)_gradient(const \(prefix)_model *m, int index);
 
         /* The same, by position (inputs and outputs in the order above); for tools. */
         int \(prefix)_run_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const int32_t *lengths);

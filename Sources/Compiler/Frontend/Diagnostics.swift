@@ -39,9 +39,19 @@ public final class DiagnosticEngine {
 
     public func render(_ d: Diagnostic) -> String {
         let loc = file.location(of: d.range.start)
-        let line = file.lineText(loc.line)
-        let width = max(1, min(d.range.end - d.range.start, max(1, line.utf8.count - loc.column + 1)))
-        let caret = String(repeating: " ", count: loc.column - 1) + "^" + String(repeating: "~", count: width - 1)
+        var line = file.lineText(loc.line)
+        var column = loc.column
+        // A very long line is shown as a window around the place, so the caret stays visible.
+        let window = 120
+        if line.utf8.count > window * 2 {
+            let bytes = Array(line.utf8)
+            let start = max(0, column - 1 - window / 2)
+            let end = min(bytes.count, start + window)
+            line = (start > 0 ? "..." : "") + String(decoding: bytes[start..<end], as: UTF8.self) + (end < bytes.count ? "..." : "")
+            column = column - start + (start > 0 ? 3 : 0)
+        }
+        let width = max(1, min(d.range.end - d.range.start, max(1, line.utf8.count - column + 1), 80))
+        let caret = String(repeating: " ", count: max(0, column - 1)) + "^" + String(repeating: "~", count: width - 1)
         return "\(file.path):\(loc.line):\(loc.column): \(d.severity.rawValue): \(d.message)\n\(line)\n\(caret)\n"
     }
 }

@@ -8,6 +8,13 @@ public struct Parser {
     /// Thrown inside a statement to unwind to the statement loop, which resynchronises.
     private struct Recover: Error {}
 
+    /// Bounds on one expression, so that no input can exhaust the stack of the recursive
+    /// parser or of the passes after it.
+    static let maxNesting = 200
+    static let maxExpressionNodes = 2000
+    private var nesting = 0
+    private var nodes = 0
+
     public init(file: SourceFile, diagnostics: DiagnosticEngine) {
         var lexer = Lexer(file: file, diagnostics: diagnostics)
         // Invalid characters were reported by the lexer; the parser never sees them.
@@ -193,12 +200,30 @@ public struct Parser {
 
     // MARK: Expressions (precedence climbing: + - below * / @ below unary minus)
 
-    private mutating func expression() throws -> Expr { try additive() }
+    private mutating func expression() throws -> Expr {
+        if nesting == 0 { nodes = 0 }
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > Self.maxNesting {
+            diagnostics.error(peek.range, "expression nested more than \(Self.maxNesting) levels deep")
+            throw Recover()
+        }
+        return try additive()
+    }
+
+    private mutating func countNode() throws {
+        nodes += 1
+        if nodes == Self.maxExpressionNodes + 1 {
+            diagnostics.error(peek.range, "expression has more than \(Self.maxExpressionNodes) terms; give parts of it names")
+        }
+        if nodes > Self.maxExpressionNodes { throw Recover() }
+    }
 
     private mutating func additive() throws -> Expr {
         var lhs = try multiplicative()
         while check(.plus) || check(.minus) {
             let op: BinaryOp = advance().kind == .plus ? .add : .sub
+            try countNode()
             let rhs = try multiplicative()
             lhs = .binary(op: op, lhs: lhs, rhs: rhs, range: lhs.range.to(rhs.range))
         }
@@ -210,6 +235,7 @@ public struct Parser {
         while check(.star) || check(.slash) || check(.at) {
             let kind = advance().kind
             let op: BinaryOp = kind == .star ? .mul : kind == .slash ? .div : .matmul
+            try countNode()
             let rhs = try unary()
             lhs = .binary(op: op, lhs: lhs, rhs: rhs, range: lhs.range.to(rhs.range))
         }
@@ -219,6 +245,13 @@ public struct Parser {
     private mutating func unary() throws -> Expr {
         if check(.minus) {
             let start = advance().range
+            try countNode()
+            nesting += 1
+            defer { nesting -= 1 }
+            if nesting > Self.maxNesting {
+                diagnostics.error(start, "expression nested more than \(Self.maxNesting) levels deep")
+                throw Recover()
+            }
             let operand = try unary()
             return .unary(op: .negate, operand: operand, range: start.to(operand.range))
         }
@@ -227,6 +260,7 @@ public struct Parser {
 
     private mutating func primary() throws -> Expr {
         let t = peek
+        try countNode()
         switch t.kind {
         case .integer, .number:
             advance()

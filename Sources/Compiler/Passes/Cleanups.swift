@@ -71,7 +71,10 @@ public struct EliminateCommonSubexpressions: Pass {
             for var op in ops {
                 op.operands = op.operands.map { replacements[$0] ?? $0 }
                 if var region = op.region {
-                    region.ops = visit(region.ops, seen: seen)
+                    // A region may read parameters from outside, nothing else: a constant
+                    // or activation of the model is not visible inside a step.
+                    let visible = seen.filter { key, _ in key.kind.isParameterPlumbing }
+                    region.ops = visit(region.ops, seen: visible)
                     region.yields = region.yields.map { replacements[$0] ?? $0 }
                     op.region = region
                     out.append(op)

@@ -93,6 +93,10 @@ struct CellLowering {
                 continue
             }
             guard let dims = resolve(p.type, bindings, what: "cell '\(cell.name.text)'") else { continue }
+            if dims.reduce(1.0, { $0 * Double($1) }) > Double(ModelLowering.maxParameterCount) {
+                error(p.type.range, "parameter '\(p.name.text)' would have more than \(ModelLowering.maxParameterCount) elements")
+                continue
+            }
             guard (1...2).contains(dims.count), p.type.element == .float else {
                 error(p.type.range, "a parameter must be a float vector or matrix")
                 continue
@@ -192,7 +196,8 @@ struct CellLowering {
 
     private func lowerExpr(_ e: Expr, env: [String: ValueID], params: Set<String>, ew: ElementwiseLowering, cellName: String,
                            poisoned: Set<String> = []) -> ValueID? {
-        let g = builder.graph
+        // Read the graph through the builder each time: lowering operands adds values.
+        var g: Graph { builder.graph }
         switch e {
         case .number(let v, _):
             return ew.constant(v)

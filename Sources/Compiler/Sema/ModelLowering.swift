@@ -46,6 +46,7 @@ final class ModelLowering {
 
         for stmt in model.statements {
             layersInStatement = []
+            currentRange = Self.range(of: stmt)
             switch stmt {
             case .input(let n, let t):
                 guard checkNew(n) else { continue }
@@ -283,9 +284,23 @@ final class ModelLowering {
         return currentBinding
     }
 
+    /// The largest parameter rnnc accepts (2^31 - 1 floats, 8 GiB): sizes stay within
+    /// int range in the generated C and within memory when weights are made.
+    static let maxParameterCount = Int(Int32.max)
+
     private func register(_ name: String, _ shape: [Int], _ initializer: ModelSignature.Initializer) {
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (p, acc.1 || o)
+        }
+        if overflow || count > Self.maxParameterCount {
+            diagnostics.error(currentRange, "parameter '\(name)' would have \(overflow ? "more than 2^63" : String(count)) elements; rnnc's limit is \(Self.maxParameterCount)")
+        }
         signature.parameters.append(.init(name: name, shape: shape, initializer: initializer))
     }
+
+    /// The statement being lowered, for errors that belong to it as a whole.
+    private var currentRange = SourceRange(start: 0, end: 0)
 
     private func lowerEmbedding(_ callee: Name, _ args: [CallArgument], range: SourceRange, src: SourceNote) -> ModelValue? {
         let a = CallArguments(callee, args, range, diagnostics)
@@ -420,6 +435,15 @@ final class ModelLowering {
 
     /// Dropout probabilities of recurrent layers, for training.
     private(set) var dropouts: [String: Double] = [:]
+
+    static func range(of stmt: ModelDecl.Statement) -> SourceRange {
+        switch stmt {
+        case .input(let n, let t), .target(let n, let t): return n.range.to(t.range)
+        case .binding(let n, let e): return n.range.to(e.range)
+        case .output(let n, let e): return e.map { n.range.to($0.range) } ?? n.range
+        case .loss(_, let r), .train(_, let r): return r
+        }
+    }
 
     static func sizeSymbols(of cell: CellDecl) -> Set<String> {
         var s = Set<String>()

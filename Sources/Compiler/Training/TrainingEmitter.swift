@@ -1,0 +1,329 @@
+import Foundation
+import GraphIR
+
+/// The training half of NAME.c: `NAME_gradients` runs the forward pass keeping what the
+/// backward pass needs, the loss, and the backward pass, leaving every parameter's
+/// gradient in a block laid out like the parameters (`NAME_gradient(m, i)`).
+///
+/// The backward pass walks the top-level ops in reverse with one rule per op kind
+/// (`backwardCode`); element-wise work goes through the fused backward kernels, and each
+/// recurrence through its reverse scan.
+extension CEmitter {
+    /// Values whose gradient is needed: those computed from parameters.
+    func valuesNeedingGradients() -> Set<ValueID> {
+        var needs = Set<ValueID>()
+        for op in graph.ops {
+            if op.kind.isParameterPlumbing || op.operands.contains(where: needs.contains) {
+                needs.formUnion(op.results)
+            }
+        }
+        return needs
+    }
+
+    /// Top-level values that hold activations during training (each its own buffer).
+    var trainingValues: [ValueID] {
+        var out: [ValueID] = []
+        for op in graph.ops where !op.kind.isParameterPlumbing {
+            if case .input = op.kind { continue }
+            out += op.results
+        }
+        return out
+    }
+
+    /// Weights that need a transposed packing for the backward products.
+    var transposedWeights: [ValueID] { packedWeights }
+
+    var stackOps: [Op] { plumbing.filter { $0.kind == .stackRows } }
+
+    func emitTrainingKernels() -> String {
+        var s = ""
+        let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
+        let fusedBack = FusedBackwardEmitter(graph: graph)
+        for op in graph.allOps() where op.kind == .fused { s += fusedBack.emit(op) + "\n" }
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
+        for op in scans {
+            s += scanEmitter.emit(op, training: true) + "\n"
+            s += scanBack.emit(op) + "\n"
+        }
+        return s
+    }
+
+    func trainingParameters() -> [String] {
+        var ps = runParameters()
+        ps.removeLast()   // lengths goes last, after the targets
+        for t in signature.targets {
+            ps.append(t.type.element == .i32 ? "const int32_t *tgt_\(CNames.identifier(t.name))" : "const float *tgt_\(CNames.identifier(t.name))")
+        }
+        ps += ["const int32_t *lengths", "double *loss"]
+        return ps
+    }
+
+    func emitGradients() -> String {
+        guard let lossSpec = signature.loss, let prediction = graph.keepAlive.first,
+              let target = signature.targets.first(where: { $0.name == lossSpec.target }) else {
+            return """
+            int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                      const int32_t *lengths, double *loss) {
+                (void)m; (void)batch; (void)time; (void)inputs; (void)targets; (void)lengths; (void)loss;
+                rnnc_fail("model '\(graph.name)' has no loss: add 'loss mse(...)' or 'loss cross_entropy(...)'");
+                return -1;
+            }
+            const float *\(prefix)_gradient(const \(prefix)_model *m, int index) { (void)m; (void)index; return NULL; }
+
+            """
+        }
+        let needs = valuesNeedingGradients()
+        let defs = graph.definingOps()
+        var s = "/* ---------------------------------------------------------------------------------- */\n"
+        s += "/* Training: gradients of the loss                                                   */\n\n"
+        s += "/* Forward (keeping every activation), \(lossSpec.kind.rawValue) loss, backward. Leaves the gradient\n"
+        s += " * of every parameter in m->grads (layout of the parameters). Dropout is not applied. */\n"
+        s += "int \(prefix)_gradients(\(trainingParameters().joined(separator: ", "))) {\n"
+        s += "    const int B = batch;\n"
+        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;\n    (void)time;\n"
+        s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
+        let predType = graph.type(of: prediction)
+        let lossRows = predType.sequence ? "B * T" : "B"
+        if lossSpec.kind == .crossEntropy {
+            let classes = predType.width
+            let tname = "tgt_\(CNames.identifier(target.name))"
+            s += "    for (int r = 0; r < \(lossRows); r++) {\n"
+            if predType.sequence {
+                s += "        if (lengths && r % T >= lengths[r / T]) continue;\n"
+            }
+            s += "        if (\(tname)[r] < 0 || \(tname)[r] >= \(classes)) { rnnc_fail(\"target '\(target.name)': label %d at flat position %d is out of range [0, \(classes))\", (int)\(tname)[r], r); return -1; }\n"
+            s += "    }\n"
+        }
+        // One-time allocations: the gradient block, stacked gradients, transposed packings.
+        s += "    if (!m->grads) {\n"
+        s += "        if (!(m->grads = rnnc_alloc_floats(\(prefix)_parameter_floats))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+        for op in stackOps {
+            let r = op.results[0]
+            s += "        if (!(m->gw\(r.index) = rnnc_alloc_floats(\(graph.type(of: r).featureCount)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+        }
+        for w in transposedWeights {
+            let t = graph.type(of: w)
+            s += "        if (!(m->pkT\(w.index) = rnnc_alloc_floats(rnnc_packed_size(\(t.dims[1]), \(t.dims[0]))))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+        }
+        s += "    }\n"
+        let offsets = Dictionary(uniqueKeysWithValues: parameterOffsets.map { ($0.0.name, $0.1) })
+        for op in plumbing {
+            let r = op.results[0]
+            switch op.kind {
+            case .param(let name): s += "    m->gw\(r.index) = m->grads + \(offsets[name]!);\n"
+            case .paramChunk(let i, let n):
+                let parent = graph.type(of: op.operands[0])
+                let per = parent.dims[0] / n * parent.dims.dropFirst().reduce(1, *)
+                s += "    m->gw\(r.index) = m->gw\(op.operands[0].index) + \(i * per);\n"
+            default: break
+            }
+        }
+        s += "    memset(m->grads, 0, (size_t)\(prefix)_parameter_floats * sizeof(float));\n"
+        for op in stackOps {
+            let r = op.results[0]
+            s += "    memset(m->gw\(r.index), 0, \(graph.type(of: r).featureCount) * sizeof(float));\n"
+        }
+        for w in transposedWeights {
+            let t = graph.type(of: w)
+            s += "    rnnc_pack_weights_transposed(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pkT\(w.index));\n"
+        }
+        // The training arena: activations, their gradients, scan histories and workspaces.
+        var pieces: [(name: String, size: String)] = []
+        func size(_ t: TensorType) -> String {
+            let rows = t.sequence ? "(size_t)B * T" : (t.batched ? "(size_t)B" : "(size_t)1")
+            return "rnnc_round16(\(rows) * \(t.featureCount))"
+        }
+        for v in trainingValues {
+            pieces.append(("v\(v.index)", size(graph.type(of: v))))
+            pieces.append(("g\(v.index)", size(graph.type(of: v))))
+        }
+        // Inputs are read in place; a recurrence reading one directly still writes its gradient.
+        for op in graph.ops { if case .input = op.kind { pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
+        pieces.append(("valid", "rnnc_round16((size_t)B * T)"))
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
+        let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
+        for op in scans {
+            let i = op.results[0].index
+            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op)))"))
+            pieces.append(("hist\(i)", "rnnc_round16((size_t)B * T * \(scanEmitter.historyWidth(op)))"))
+            let w = scanBack.workspace(op)
+            pieces.append(("bws\(i)", "rnnc_round16((size_t)B * \(w.perExample))"))
+            pieces.append(("hgy\(i)", "rnnc_round16((size_t)B * T * \(max(1, w.perStep)))"))
+        }
+        let scratchOperands = graph.ops.filter { $0.kind == .fused }.flatMap { op in
+            op.operands.filter { !graph.type(of: $0).batched && !graph.type(of: $0).dims.isEmpty }
+        }
+        for o in Set(scratchOperands).sorted() {
+            pieces.append(("scratch\(o.index)", "rnnc_round16((size_t)B * T * \(graph.type(of: o).featureCount))"))
+        }
+        s += "    size_t need = " + pieces.map(\.size).joined(separator: "\n                + ") + ";\n"
+        s += """
+            if (need > m->train_floats) {
+                free(m->train_arena);
+                m->train_floats = 0;
+                if (!(m->train_arena = rnnc_alloc_floats(need))) { rnnc_fail("out of memory: %zu floats for training", need); return -1; }
+                m->train_floats = need;
+            }
+            memset(m->train_arena, 0, need * sizeof(float));
+            const int threads = m->threads;
+            size_t offset = 0;
+
+        """
+        for p in pieces {
+            s += "    float *\(p.name) = m->train_arena + offset; offset += \(p.size);\n"
+        }
+        s += "    (void)offset;\n"
+        func ptr(_ v: ValueID) -> String {
+            if let op = defs[v] {
+                switch op.kind {
+                case .input(let name): return "in_\(CNames.identifier(name))"
+                case .param, .paramChunk, .stackRows: return "m->w\(v.index)"
+                default: break
+                }
+            }
+            return "v\(v.index)"
+        }
+        s += "\n    /* forward, keeping every activation */\n"
+        for op in graph.ops {
+            s += forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
+                var a = Array(args.dropLast(2))   // then the workspace and the thread count
+                a += [args[args.count - 2], "hist\(scan.results[0].index)", args[args.count - 1]]
+                return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
+            }, workspace: { "ws\($0.results[0].index)" })
+        }
+        // Loss.
+        s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
+        s += "    unsigned char *valid_rows = NULL;\n"
+        if predType.sequence {
+            s += "    if (lengths) {\n        valid_rows = (unsigned char *)valid;\n"
+            s += "        for (int b = 0; b < B; b++) for (int t = 0; t < T; t++) valid_rows[(size_t)b * T + t] = t < lengths[b];\n    }\n"
+        } else {
+            s += "    (void)valid;\n"
+        }
+        let tname = "tgt_\(CNames.identifier(target.name))"
+        switch lossSpec.kind {
+        case .mse:
+            s += "    *loss = rnnc_mse_loss(\(lossRows), \(predType.featureCount), \(ptr(prediction)), \(tname), valid_rows, g\(prediction.index));\n"
+        case .crossEntropy:
+            s += "    *loss = rnnc_cross_entropy_loss(\(lossRows), \(predType.width), \(ptr(prediction)), \(tname), valid_rows, g\(prediction.index));\n"
+        }
+        s += "\n    /* backward: the ops in reverse, one rule each */\n"
+        for op in graph.ops.reversed() {
+            s += backwardCode(op, needs: needs, ptr: ptr)
+        }
+        s += "\n    /* gradients of stacked weights go back to the parameters they were stacked from */\n"
+        for op in stackOps {
+            let r = op.results[0]
+            var off = 0
+            for part in op.operands {
+                let n = graph.type(of: part).featureCount
+                s += "    for (int i = 0; i < \(n); i++) m->gw\(part.index)[i] += m->gw\(r.index)[\(off) + i];\n"
+                off += n
+            }
+        }
+        s += "    return 0;\n}\n\n"
+        // Generic entry points.
+        s += "int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,\n"
+        s += "                          const int32_t *lengths, double *loss) {\n"
+        var args = ["m", "batch", "time"]
+        for (i, p) in signature.inputs.enumerated() { args.append("(const \(p.type.element == .i32 ? "int32_t" : "float") *)inputs[\(i)]") }
+        for (i, t) in signature.targets.enumerated() { args.append("(const \(t.type.element == .i32 ? "int32_t" : "float") *)targets[\(i)]") }
+        if signature.inputs.isEmpty { s += "    (void)inputs;\n" }
+        if signature.targets.isEmpty { s += "    (void)targets;\n" }
+        args += ["lengths", "loss"]
+        s += "    return \(prefix)_gradients(\(args.joined(separator: ", ")));\n}\n\n"
+        s += "const float *\(prefix)_gradient(const \(prefix)_model *m, int index) {\n"
+        s += "    if (!m->grads || index < 0 || index >= \(prefix)_parameter_count) return NULL;\n"
+        s += "    return m->grads + \(prefix)_parameters[index].offset;\n}\n"
+        return s
+    }
+
+    /// The backward rule of one top-level op.
+    func backwardCode(_ op: Op, needs: Set<ValueID>, ptr: (ValueID) -> String) -> String {
+        guard let r = op.results.first, needs.contains(r) else { return "" }
+        if op.kind.isParameterPlumbing { return "" }
+        let rt = graph.type(of: r)
+        let rows = rowCount(rt)
+        var s = "    /* d: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
+        switch op.kind {
+        case .linear(let bias):
+            let x = op.operands[0], w = op.operands[1]
+            let wt = graph.type(of: w)
+            let (n, k) = (wt.dims[0], wt.dims[1])
+            if needs.contains(x) {
+                s += "    rnnc_gemm_ex(\(rows), \(k), \(n), g\(r.index), \(n), m->pkT\(w.index), NULL, g\(x.index), \(k), 1, threads);\n"
+            }
+            s += "    rnnc_weight_gradient(\(rows), \(n), \(k), g\(r.index), \(n), \(ptr(x)), \(k), m->gw\(w.index), threads);\n"
+            if bias { s += "    rnnc_bias_gradient(\(rows), \(n), g\(r.index), \(n), m->gw\(op.operands[2].index));\n" }
+        case .embedding:
+            let table = op.operands[0], ids = op.operands[1]
+            let d = rt.width
+            let steps = rt.sequence ? "T" : "1"
+            s += "    for (int b = 0; b < B; b++) {\n"
+            s += "        int len = \(rt.sequence ? "lengths ? lengths[b] : T" : "1");\n"
+            s += "        for (int t = 0; t < len; t++) {\n"
+            s += "            float *row = m->gw\(table.index) + (size_t)\(ptr(ids))[(size_t)b * \(steps) + t] * \(d);\n"
+            s += "            const float *gr = g\(r.index) + ((size_t)b * \(steps) + t) * \(d);\n"
+            s += "            for (int j = 0; j < \(d); j++) row[j] += gr[j];\n"
+            s += "        }\n    }\n"
+        case .concat:
+            let a = op.operands[0], b = op.operands[1]
+            let wa = graph.type(of: a).width, wb = graph.type(of: b).width
+            s += "    for (size_t i = 0; i < (size_t)\(rows); i++) {\n"
+            if needs.contains(a) { s += "        for (int j = 0; j < \(wa); j++) g\(a.index)[i * \(wa) + j] += g\(r.index)[i * \(wa + wb) + j];\n" }
+            if needs.contains(b) { s += "        for (int j = 0; j < \(wb); j++) g\(b.index)[i * \(wb) + j] += g\(r.index)[i * \(wa + wb) + \(wa) + j];\n" }
+            s += "    }\n"
+        case .softmax:
+            let x = op.operands[0]
+            let w = rt.width
+            s += "    for (size_t i = 0; i < (size_t)\(rows); i++) {\n"
+            s += "        const float *y = v\(r.index) + i * \(w), *gy = g\(r.index) + i * \(w);\n"
+            s += "        float dot = 0.0f;\n        for (int j = 0; j < \(w); j++) dot += gy[j] * y[j];\n"
+            s += "        for (int j = 0; j < \(w); j++) g\(x.index)[i * \(w) + j] += y[j] * (gy[j] - dot);\n    }\n"
+        case .last:
+            let seq = op.operands[0]
+            let f = rt.featureCount
+            s += "    for (int b = 0; b < B; b++) {\n"
+            s += "        int t = (lengths ? lengths[b] : T) - 1;\n"
+            s += "        for (int j = 0; j < \(f); j++) g\(seq.index)[((size_t)b * T + t) * \(f) + j] += g\(r.index)[(size_t)b * \(f) + j];\n"
+            s += "    }\n"
+        case .fused:
+            let back = FusedBackwardEmitter(graph: graph)
+            let width = graph.type(of: op.region!.ops.last!.results[0])
+            let fusedRows = width.batched ? (width.sequence ? "B * T" : "B") : "1"
+            var args = [fusedRows]
+            for o in op.operands {
+                let t = graph.type(of: o)
+                args += [ptr(o), t.batched ? "\(t.featureCount)" : "0"]
+            }
+            for res in op.results { args += ["g\(res.index)", "\(graph.type(of: res).featureCount)"] }
+            var reductions: [ValueID] = []
+            for o in op.operands {
+                let t = graph.type(of: o)
+                if t.batched { args += ["g\(o.index)", "\(t.featureCount)"] }
+                else if !t.dims.isEmpty {
+                    args += ["scratch\(o.index)", "\(t.featureCount)"]
+                    reductions.append(o)
+                } else { args += ["NULL", "0"] }
+            }
+            args.append("threads")
+            for o in reductions { s += "    memset(scratch\(o.index), 0, (size_t)\(fusedRows) * \(graph.type(of: o).featureCount) * sizeof(float));\n" }
+            s += "    \(back.functionName(op))(\(args.joined(separator: ", ")));\n"
+            for o in reductions {
+                s += "    rnnc_bias_gradient(\(fusedRows), \(graph.type(of: o).featureCount), scratch\(o.index), \(graph.type(of: o).featureCount), m->gw\(o.index));\n"
+            }
+        case .scan:
+            let i = r.index
+            var args = ["m", "B", "T", "lengths", "hist\(i)", "g\(r.index)"]
+            args += op.results.dropFirst().map { "g\($0.index)" }
+            args += op.operands.map { "g\($0.index)" }
+            args += ["bws\(i)", "hgy\(i)", "threads"]
+            s += "    \(ScanBackwardEmitter(graph: graph, prefix: prefix).functionName(op))(\(args.joined(separator: ", ")));\n"
+        default:
+            s += "    /* no gradient rule for \(op.kind.mnemonic) */\n"
+        }
+        return s
+    }
+}
