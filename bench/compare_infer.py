@@ -16,7 +16,9 @@ For each cell (lstm, gru, rnn), shape (T, B, I, H) and thread count the script
      >= 20 runs timed with time.perf_counter,
   4. checks once per config that the two outputs agree (max abs diff is printed),
   5. prints a table: median ms of each, speed-up (torch ms / rnnc ms; > 1 means rnnc is
-     faster) and GFLOP/s, with forward FLOPs = 2*T*B*G*H*(I+H), G = 4 lstm, 3 gru, 1 rnn.
+     faster), GFLOP/s with forward FLOPs = 2*T*B*G*H*(I+H) (G = 4 lstm, 3 gru, 1 rnn), the
+     max abs difference of the outputs, and the spread of the round medians (see below).
+     Both sides are batch first ([B, T, I]), rnnc's layout; PyTorch transposes internally.
 
 Process layout (why subprocesses): every (library, config, thread count) is timed in its own
 fresh Python subprocess, and the parent only compares medians. PyTorch's CPU build runs on GNU
@@ -84,8 +86,10 @@ def time_runs(fn, warmup, reps, warmup_time=0.2):
 # ------------------------------------------------------------------------------ setup (parent)
 def build_rnnc():
     print("building rnnc: swift build -c release --product rnnc", file=sys.stderr, flush=True)
-    subprocess.run(["swift", "build", "-c", "release", "--product", "rnnc"], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL)
+    p = subprocess.run(["swift", "build", "-c", "release", "--product", "rnnc"], cwd=REPO,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"swift build failed (rerun, or pass --no-build / --rnnc PATH):\n{p.stdout}{p.stderr}")
     out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout.strip()
     return os.path.join(out, "rnnc")

@@ -27,13 +27,7 @@ struct FusedBackwardEmitter {
         s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
         s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 16384)\n"
         s += "    for (int b = 0; b < rows; b++) {\n"
-        for i in region.arguments.indices {
-            s += "        const float *restrict a\(i)r = a\(i) + (size_t)b * a\(i)_stride;\n"
-            s += "        float *restrict d\(i)r = d\(i) + (size_t)b * d\(i)_stride;\n"
-        }
-        for k in region.yields.indices {
-            s += "        const float *restrict g\(k)r = g\(k) + (size_t)b * g\(k)_stride;\n"
-        }
+        let declarationsAt = s.count
         s += "        for (int j = 0; j < \(width); j++) {\n"
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func isScalarArg(_ v: ValueID) -> Bool {
@@ -44,8 +38,9 @@ struct FusedBackwardEmitter {
             if let i = argIndex[v] { return isScalarArg(v) ? "a\(i)r[0]" : "a\(i)r[j]" }
             return "v\(v.index)"
         }
-        // Forward, recomputed.
+        // Forward, recomputed (only what the backward chain reads is kept, below).
         var sliceOf: [ValueID: (arg: Int, offset: Int)] = [:]
+        var forward: [(value: ValueID, line: String)] = []
         for inner in region.ops {
             let r = inner.results[0]
             let x = inner.operands.map(read)
@@ -68,8 +63,9 @@ struct FusedBackwardEmitter {
             case .log: expr = "logf(\(x[0]))"
             default: preconditionFailure("\(inner.kind) in a fused region")
             }
-            s += "            const float v\(r.index) = \(expr);\n"
+            forward.append((r, "            const float v\(r.index) = \(expr);\n"))
         }
+        let forwardAt = s.count
         // Gradient accumulators: one per value of the chain and per input.
         var differentiable: [ValueID] = []
         for inner in region.ops where inner.kind.isElementwise || isSlice(inner.kind) { differentiable.append(inner.results[0]) }
@@ -95,6 +91,31 @@ struct FusedBackwardEmitter {
         for (i, a) in region.arguments.enumerated() where tracked.contains(a) {
             s += "            d\(i)r[j] += gv\(a.index);\n"
         }
+        // Keep the recomputed values the backward chain reads, and the values they read.
+        var text = String(s.dropFirst(forwardAt))
+        var kept: [String] = []
+        for (v, line) in forward.reversed() where CEmitter.mentions(text, "v\(v.index)") {
+            kept.insert(line, at: 0)
+            text += line
+        }
+        s.insert(contentsOf: kept.joined(), at: s.index(s.startIndex, offsetBy: forwardAt))
+        // Row pointers, for the arrays the loop reads or writes.
+        let loop = String(s.dropFirst(declarationsAt))
+        var declarations = ""
+        var unused = ""
+        for i in region.arguments.indices {
+            if CEmitter.mentions(loop, "a\(i)r") { declarations += "        const float *restrict a\(i)r = a\(i) + (size_t)b * a\(i)_stride;\n" }
+            else { unused += "    (void)a\(i);\n    (void)a\(i)_stride;\n" }
+            if CEmitter.mentions(loop, "d\(i)r") { declarations += "        float *restrict d\(i)r = d\(i) + (size_t)b * d\(i)_stride;\n" }
+            else { unused += "    (void)d\(i);\n    (void)d\(i)_stride;\n" }
+        }
+        for k in region.yields.indices {
+            declarations += "        const float *restrict g\(k)r = g\(k) + (size_t)b * g\(k)_stride;\n"
+        }
+        s.insert(contentsOf: declarations, at: s.index(s.startIndex, offsetBy: declarationsAt))
+        // Inputs the gradient does not depend on (the backward of `a + b` never reads a).
+        let bodyStart = s.range(of: ") {\n")!.upperBound
+        s.insert(contentsOf: unused, at: bodyStart)
         s += "        }\n    }\n}\n"
         return s
     }

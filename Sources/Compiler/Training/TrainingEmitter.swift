@@ -35,7 +35,22 @@ extension CEmitter {
 
     var stackOps: [Op] { plumbing.filter { $0.kind == .stackRows } }
 
+    /// Why this model cannot be differentiated yet, or nil.
+    func trainingUnsupportedReason() -> String? {
+        for op in graph.allOps() where !op.kind.isParameterPlumbing {
+            switch op.kind {
+            case .constant, .input: continue
+            default: break
+            }
+            for r in op.results where !graph.type(of: r).batched {
+                return "an expression of parameters alone (line \(op.source?.line ?? 0)) is not differentiated yet"
+            }
+        }
+        return nil
+    }
+
     func emitTrainingKernels() -> String {
+        if trainingUnsupportedReason() != nil || signature.loss == nil { return "" }
         var s = ""
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let fusedBack = FusedBackwardEmitter(graph: graph)
@@ -60,13 +75,16 @@ extension CEmitter {
     }
 
     func emitGradients() -> String {
-        guard let lossSpec = signature.loss, let prediction = graph.keepAlive.first,
+        let unsupported = trainingUnsupportedReason()
+        guard unsupported == nil, let lossSpec = signature.loss, let prediction = graph.keepAlive.first,
               let target = signature.targets.first(where: { $0.name == lossSpec.target }) else {
+            let message = unsupported.map { "model '\(graph.name)' cannot be trained yet: \($0)" }
+                ?? "model '\(graph.name)' has no loss: add 'loss mse(...)' or 'loss cross_entropy(...)'"
             return """
             int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
                                       const int32_t *lengths, double *loss) {
                 (void)m; (void)batch; (void)time; (void)inputs; (void)targets; (void)lengths; (void)loss;
-                rnnc_fail("model '\(graph.name)' has no loss: add 'loss mse(...)' or 'loss cross_entropy(...)'");
+                rnnc_fail("%s", "\(message.replacingOccurrences(of: "\"", with: "'"))");
                 return -1;
             }
             const float *\(prefix)_gradient(const \(prefix)_model *m, int index) { (void)m; (void)index; return NULL; }
@@ -171,10 +189,12 @@ extension CEmitter {
             size_t offset = 0;
 
         """
+        let carveAt = s.count
         for p in pieces {
             s += "    float *\(p.name) = m->train_arena + offset; offset += \(p.size);\n"
         }
         s += "    (void)offset;\n"
+        let carvedEnd = s.count
         func ptr(_ v: ValueID) -> String {
             if let op = defs[v] {
                 switch op.kind {
@@ -223,6 +243,11 @@ extension CEmitter {
                 off += n
             }
         }
+        // Buffers the body never names (an input nobody differentiates into) are marked used.
+        let body = String(s.dropFirst(carvedEnd))
+        let unused = pieces.filter { !Self.mentions(body, $0.name) }.map { "    (void)\($0.name);\n" }.joined()
+        s.insert(contentsOf: unused, at: s.index(s.startIndex, offsetBy: carvedEnd))
+        _ = carveAt
         s += "    return 0;\n}\n\n"
         // Generic entry points.
         s += "int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,\n"
@@ -238,6 +263,19 @@ extension CEmitter {
         s += "    if (!m->grads || index < 0 || index >= \(prefix)_parameter_count) return NULL;\n"
         s += "    return m->grads + \(prefix)_parameters[index].offset;\n}\n"
         return s
+    }
+
+    /// Whether C text uses an identifier (not as part of a longer one).
+    static func mentions(_ text: String, _ name: String) -> Bool {
+        var rest = Substring(text)
+        while let r = rest.range(of: name) {
+            let before = r.lowerBound == rest.startIndex ? nil : rest[rest.index(before: r.lowerBound)]
+            let after = r.upperBound == rest.endIndex ? nil : rest[r.upperBound]
+            func isIdent(_ c: Character?) -> Bool { c.map { $0.isLetter || $0.isNumber || $0 == "_" } ?? false }
+            if !isIdent(before) && !isIdent(after) { return true }
+            rest = rest[r.upperBound...]
+        }
+        return false
     }
 
     /// The backward rule of one top-level op.
