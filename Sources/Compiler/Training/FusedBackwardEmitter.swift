@@ -25,7 +25,7 @@ struct FusedBackwardEmitter {
         for i in region.arguments.indices { params.append("float *restrict d\(i), size_t d\(i)_stride") }
         params.append("int threads")
         s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
-        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 16384)\n"
+        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 4096)\n"
         s += "    for (int b = 0; b < rows; b++) {\n"
         let declarationsAt = s.count
         s += "        for (int j = 0; j < \(width); j++) {\n"
@@ -56,10 +56,10 @@ struct FusedBackwardEmitter {
             case .mul: expr = "\(x[0]) * \(x[1])"
             case .div: expr = "\(x[0]) / \(x[1])"
             case .neg: expr = "-\(x[0])"
-            case .tanh: expr = "tanhf(\(x[0]))"
+            case .tanh: expr = "rnnc_tanhf(\(x[0]))"
             case .sigmoid: expr = "rnnc_sigmoidf(\(x[0]))"
             case .relu: expr = "rnnc_reluf(\(x[0]))"
-            case .exp: expr = "expf(\(x[0]))"
+            case .exp: expr = "rnnc_expf(\(x[0]))"
             case .log: expr = "logf(\(x[0]))"
             default: preconditionFailure("\(inner.kind) in a fused region")
             }
