@@ -25,6 +25,11 @@ public final class CompiledModel {
     private let runFn: RunFn
     private let outputFn: OutputFn
     private let errorFn: ErrorFn
+    private typealias GradientsFn = @convention(c) (OpaquePointer?, Int32, Int32, UnsafePointer<UnsafeRawPointer?>?,
+                                                    UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?, UnsafeMutablePointer<Double>?) -> Int32
+    private typealias GradientFn = @convention(c) (OpaquePointer?, Int32) -> UnsafePointer<Float>?
+    private let gradientsFn: GradientsFn?
+    private let gradientFn: GradientFn?
 
     /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
     public init(directory: String, weights: String) throws {
@@ -49,6 +54,8 @@ public final class CompiledModel {
         runFn = try symbol("run_v", RunFn.self)
         outputFn = try symbol("output_v", OutputFn.self)
         errorFn = try symbol("last_error", ErrorFn.self)
+        gradientsFn = try? symbol("gradients_v", GradientsFn.self)
+        gradientFn = try? symbol("gradient", GradientFn.self)
         guard let m = weights.withCString({ create($0) }) else {
             let message = errorFn().map { String(cString: $0) } ?? "unknown error"
             dlclose(h)
@@ -93,6 +100,33 @@ public final class CompiledModel {
             results.append((dims, Array(UnsafeBufferPointer(start: p, count: count))))
         }
         return results
+    }
+
+    /// Forward, loss and backward for one batch: the loss and every parameter's gradient
+    /// (in the order of the interface's parameters). Dropout is not applied.
+    public func gradients(batch: Int, time: Int, inputs: [Buffer], targets: [Buffer], lengths: [Int32]?) throws
+        -> (loss: Double, gradients: [[Float]])
+    {
+        guard let gradientsFn, let gradientFn else { throw FormatError("this library was compiled without training support") }
+        var loss = 0.0
+        let status: Int32 = withPinned(inputs) { inputPointers in
+            withPinned(targets) { targetPointers in
+                inputPointers.withUnsafeBufferPointer { ip in
+                    targetPointers.withUnsafeBufferPointer { tp in
+                        if let lengths {
+                            return lengths.withUnsafeBufferPointer { gradientsFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, $0.baseAddress, &loss) }
+                        }
+                        return gradientsFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, nil, &loss)
+                    }
+                }
+            }
+        }
+        guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "gradients failed") }
+        let grads = try interface.parameters.enumerated().map { i, p -> [Float] in
+            guard let g = gradientFn(model, Int32(i)) else { throw FormatError("no gradient for \(p.name)") }
+            return Array(UnsafeBufferPointer(start: g, count: p.shape.reduce(1, *)))
+        }
+        return (loss, grads)
     }
 
     private func withPinned<R>(_ buffers: [Buffer], _ body: ([UnsafeRawPointer?]) -> R) -> R {

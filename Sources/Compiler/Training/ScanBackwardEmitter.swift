@@ -34,6 +34,7 @@ struct ScanBackwardEmitter {
         for v in gradientValues(op) { perExample += round(graph.type(of: v).featureCount) }
         perExample += region.yields.map { round(graph.type(of: $0).featureCount) }.reduce(0, +)   // carries
         perExample += unbatchedOperands(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
+        perExample += unbatchedComputed(op).map { 2 * round(graph.type(of: $0).featureCount) }.reduce(0, +)
         let perStep = region.ops.filter { $0.kind == .matvec }.map { round(graph.type(of: $0.results[0]).featureCount) }.reduce(0, +)
         return (perExample, perStep)
     }
@@ -43,10 +44,22 @@ struct ScanBackwardEmitter {
     /// Region values that get a gradient buffer: batched arguments and op results.
     func gradientValues(_ op: Op) -> [ValueID] { ScanEmitter(graph: graph, prefix: prefix).historyValues(op) }
 
-    /// Parameters read by fused kernels inside the region (biases): summed over the batch.
-    func unbatchedOperands(_ op: Op) -> [ValueID] {
+    /// Values of the region computed from parameters alone (`sigmoid(a)` of a parameter
+    /// vector): the same at every step and for every example. The backward step recomputes
+    /// them (u) and sums their gradient (g) over the batch.
+    func unbatchedComputed(_ op: Op) -> [ValueID] {
         var out: [ValueID] = []
         for inner in op.region!.ops where inner.kind == .fused {
+            for r in inner.results where !graph.type(of: r).batched { out.append(r) }
+        }
+        return out
+    }
+
+    /// Parameters and parameter-only values read by fused kernels inside the region
+    /// (biases, gates of parameters): their per-example gradients are summed over the batch.
+    func unbatchedOperands(_ op: Op) -> [ValueID] {
+        var out: [ValueID] = []
+        for inner in op.region!.ops where inner.kind == .fused && inner.results.allSatisfy({ graph.type(of: $0).batched }) {
             for o in inner.operands where !graph.type(of: o).batched && !graph.type(of: o).dims.isEmpty && !out.contains(o) {
                 out.append(o)
             }
@@ -84,6 +97,11 @@ struct ScanBackwardEmitter {
         for p in biases {
             s += "    float *scratch\(p.index) = ws + off; off += (size_t)B * \(round(width(p)));\n"
         }
+        let computed = unbatchedComputed(op)
+        for u in computed {
+            s += "    float *u\(u.index) = ws + off; off += (size_t)B * \(round(width(u)));\n"
+            s += "    float *g\(u.index) = ws + off; off += (size_t)B * \(round(width(u)));\n"
+        }
         s += "    (void)off;\n"
         var hoff = 0
         for p in products {
@@ -97,6 +115,16 @@ struct ScanBackwardEmitter {
         s += "    for (int step = T - 1; step >= 0; step--) {\n"
         s += "        const int t = \(reverse ? "T - 1 - step" : "step");\n"
         for v in gvals { s += "        memset(g\(v.index), 0, (size_t)B * \(width(v)) * sizeof(float));\n" }
+        // Parameter-only values: recompute (they are the same every step) and clear their gradients.
+        let fusedForward = FusedKernelEmitter(graph: graph)
+        for inner in region.ops where inner.kind == .fused && inner.results.contains(where: computed.contains) {
+            var args = ["1"]
+            for o in inner.operands { args += [computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)", "0"] }
+            for r in inner.results { args += ["u\(r.index)", "0"] }
+            args.append("threads")
+            s += "        \(fusedForward.functionName(inner))(\(args.joined(separator: ", ")));\n"
+        }
+        for u in computed { s += "        memset(g\(u.index), 0, \(width(u)) * sizeof(float));\n" }
         // Seeds.
         let first = width(states[0])
         s += "        /* seeds: the new states' gradients (carried from the next step, and the output row) */\n"
@@ -114,16 +142,25 @@ struct ScanBackwardEmitter {
             switch inner.kind {
             case .fused:
                 s += "        /* \(fusedBack.functionName(inner)) */\n"
+                func gradientTarget(_ o: ValueID) -> String { computed.contains(o) ? "g\(o.index)" : "m->gw\(o.index)" }
+                func value(_ o: ValueID) -> String { computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)" }
+                if !graph.type(of: inner.region!.ops.last!.results[0]).batched {
+                    // A parameter-only kernel: one row, gradients straight into its inputs'.
+                    var args = ["1"]
+                    for o in inner.operands { args += [value(o), "0"] }
+                    for r in inner.results { args += ["g\(r.index)", "0"] }
+                    for o in inner.operands { args += [graph.type(of: o).dims.isEmpty ? "NULL" : gradientTarget(o), "0"] }
+                    args.append("threads")
+                    s += "        \(fusedBack.functionName(inner))(\(args.joined(separator: ", ")));\n"
+                    continue
+                }
                 for p in biases where inner.operands.contains(p) {
                     s += "        memset(scratch\(p.index), 0, (size_t)B * \(width(p)) * sizeof(float));\n"
                 }
-                let widthType = graph.type(of: inner.region!.ops.last!.results[0])
-                precondition(widthType.batched, "unbatched fused results are not supported in training")
                 var args = ["B"]
                 for o in inner.operands {
                     if hist[o] != nil { args += [h(o), "\(width(o))"] }
-                    else if graph.type(of: o).dims.isEmpty { args += ["m->w\(o.index)", "0"] }
-                    else { args += ["m->w\(o.index)", "0"] }
+                    else { args += [value(o), "0"] }
                 }
                 for r in inner.results { args += ["g\(r.index)", "\(width(r))"] }
                 for o in inner.operands {
@@ -134,7 +171,7 @@ struct ScanBackwardEmitter {
                 args.append("threads")
                 s += "        \(fusedBack.functionName(inner))(\(args.joined(separator: ", ")));\n"
                 for p in biases where inner.operands.contains(p) {
-                    s += "        rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), m->gw\(p.index));\n"
+                    s += "        rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), \(gradientTarget(p)));\n"
                 }
             case .matvec:
                 let w = inner.operands[0], v = inner.operands[1], y = inner.results[0]

@@ -37,7 +37,9 @@ extension CEmitter {
 
     /// Why this model cannot be differentiated yet, or nil.
     func trainingUnsupportedReason() -> String? {
-        for op in graph.allOps() where !op.kind.isParameterPlumbing {
+        // Inside recurrences, parameter-only values are handled by the reverse scan; at the
+        // top level there is nothing to hold them.
+        for op in graph.ops where !op.kind.isParameterPlumbing {
             switch op.kind {
             case .constant, .input: continue
             default: break
@@ -208,8 +210,9 @@ extension CEmitter {
         s += "\n    /* forward, keeping every activation */\n"
         for op in graph.ops {
             s += forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
-                var a = Array(args.dropLast(2))   // then the workspace and the thread count
-                a += [args[args.count - 2], "hist\(scan.results[0].index)", args[args.count - 1]]
+                // The training scan takes its history before the workspace and thread count.
+                var a = Array(args.dropLast(2))
+                a += ["hist\(scan.results[0].index)", args[args.count - 2], args[args.count - 1]]
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
             }, workspace: { "ws\($0.results[0].index)" })
         }
