@@ -32,7 +32,8 @@ struct IRCommand: ParsableCommand {
                     print(Printer().print(c.graph), terminator: "")
                 }
             case .training:
-                throw ValidationError("--stage training: the training graph is not implemented yet in this version of rnnc")
+                let c = try Compilation(path: model)
+                print(TrainingPlan(graph: c.graph, signature: c.signature).print(), terminator: "")
             }
         }
     }

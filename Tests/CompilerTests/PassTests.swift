@@ -190,6 +190,20 @@ final class PassTests: XCTestCase {
         XCTAssertThrowsError(try Verifier().verify(g))
     }
 
+    func testTrainingPlanShowsReverseScanAndOneWeightGradientProductEach() throws {
+        let c = try Compilation(path: TestSupport.path("models/gate_gru.rnn"))
+        let plan = TrainingPlan(graph: c.graph, signature: c.signature).print()
+        XCTAssertTrue(plan.contains("loss cross_entropy("), plan)
+        // The recurrent weight gradient: one product over all steps, after the reverse scan.
+        XCTAssertTrue(plan.contains("reverse scan of"), plan)
+        XCTAssertTrue(plan.contains("(one product each, over T x B rows)"), plan)
+        // The hoisted input product's weight gradient: one product over every row and step.
+        XCTAssertTrue(plan.contains("one product over every row and step"), plan)
+        // Stacked user weights get their gradients back, and the unused softmax output none.
+        XCTAssertTrue(plan.contains("stacked weights back to their parameters"), plan)
+        XCTAssertFalse(plan.contains("sum(d"), "no backward work for the softmax output the loss does not read")
+    }
+
     func testOptimizedIRIsStableText() throws {
         let text = try String(contentsOfFile: TestSupport.path("models/gate_gru.rnn"), encoding: .utf8)
         let a = Printer().print(try Compilation(path: "models/gate_gru.rnn", text: text).graph)

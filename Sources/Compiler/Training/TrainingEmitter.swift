@@ -9,15 +9,27 @@ import GraphIR
 /// (`backwardCode`); element-wise work goes through the fused backward kernels, and each
 /// recurrence through its reverse scan.
 extension CEmitter {
-    /// Values whose gradient is needed: those computed from parameters.
+    /// Values whose gradient is needed: computed from parameters, and read (directly or
+    /// not) by the loss. An output the loss does not read (`probs = softmax(logits)` when
+    /// the loss takes the logits) gets no backward work.
     func valuesNeedingGradients() -> Set<ValueID> {
-        var needs = Set<ValueID>()
+        var fromParameters = Set<ValueID>()
         for op in graph.ops {
-            if op.kind.isParameterPlumbing || op.operands.contains(where: needs.contains) {
-                needs.formUnion(op.results)
+            if op.kind.isParameterPlumbing || op.operands.contains(where: fromParameters.contains) {
+                fromParameters.formUnion(op.results)
             }
         }
-        return needs
+        guard let prediction = graph.keepAlive.first else { return fromParameters }
+        let defs = graph.definingOps()
+        var feedsLoss = Set<ValueID>()
+        var work = [prediction]
+        while let v = work.popLast() {
+            guard feedsLoss.insert(v).inserted, let op = defs[v] else { continue }
+            // A scan's results all come from one op: every one of them may carry gradient.
+            feedsLoss.formUnion(op.results)
+            work += op.operands
+        }
+        return fromParameters.intersection(feedsLoss)
     }
 
     /// Top-level values that hold activations during training (each its own buffer).
