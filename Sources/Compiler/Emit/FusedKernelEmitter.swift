@@ -8,6 +8,26 @@ struct FusedKernelEmitter {
 
     func functionName(_ op: Op) -> String { "fused_\(op.results.first?.index ?? 0)" }
 
+    /// The C rendering of each op a fused kernel may hold, per element `j` of row `b`:
+    /// one table for the forward kernels and the recomputation in backward kernels.
+    static func expression(_ op: Op, operands x: [String], argument: (ValueID) -> Int) -> String {
+        switch op.kind {
+        case .constant(let c): return CNames.floatLiteral(c)
+        case .slice(let offset, _): return "a\(argument(op.operands[0]))r[\(offset) + j]"
+        case .add: return "\(x[0]) + \(x[1])"
+        case .sub: return "\(x[0]) - \(x[1])"
+        case .mul: return "\(x[0]) * \(x[1])"
+        case .div: return "\(x[0]) / \(x[1])"
+        case .neg: return "-\(x[0])"
+        case .tanh: return "rnnc_tanhf(\(x[0]))"
+        case .sigmoid: return "rnnc_sigmoidf(\(x[0]))"
+        case .relu: return "rnnc_reluf(\(x[0]))"
+        case .exp: return "rnnc_expf(\(x[0]))"
+        case .log: return "logf(\(x[0]))"
+        default: preconditionFailure("\(op.kind) in a fused region")
+        }
+    }
+
     /// The C function. `sourceLines` are the `.rnn` lines its ops came from.
     func emit(_ op: Op, sourceLines: [SourceNote]) -> String {
         let region = op.region!
@@ -49,25 +69,7 @@ struct FusedKernelEmitter {
         for inner in region.ops {
             let r = inner.results[0]
             let x = inner.operands.map(read)
-            let expr: String
-            switch inner.kind {
-            case .constant(let c):
-                expr = CNames.floatLiteral(c)
-            case .slice(let offset, _):
-                let i = argIndex[inner.operands[0]]!
-                expr = "a\(i)r[\(offset) + j]"
-            case .add: expr = "\(x[0]) + \(x[1])"
-            case .sub: expr = "\(x[0]) - \(x[1])"
-            case .mul: expr = "\(x[0]) * \(x[1])"
-            case .div: expr = "\(x[0]) / \(x[1])"
-            case .neg: expr = "-\(x[0])"
-            case .tanh: expr = "rnnc_tanhf(\(x[0]))"
-            case .sigmoid: expr = "rnnc_sigmoidf(\(x[0]))"
-            case .relu: expr = "rnnc_reluf(\(x[0]))"
-            case .exp: expr = "rnnc_expf(\(x[0]))"
-            case .log: expr = "logf(\(x[0]))"
-            default: preconditionFailure("\(inner.kind) in a fused region")
-            }
+            let expr = Self.expression(inner, operands: x, argument: { argIndex[$0]! })
             let label = graph.name(of: r).map { "  /* \($0) */" } ?? ""
             s += "            const float v\(r.index) = \(expr);\(label)\n"
         }

@@ -44,25 +44,8 @@ struct FusedBackwardEmitter {
         for inner in region.ops {
             let r = inner.results[0]
             let x = inner.operands.map(read)
-            let expr: String
-            switch inner.kind {
-            case .constant(let c): expr = CNames.floatLiteral(c)
-            case .slice(let offset, _):
-                let i = argIndex[inner.operands[0]]!
-                sliceOf[r] = (i, offset)
-                expr = "a\(i)r[\(offset) + j]"
-            case .add: expr = "\(x[0]) + \(x[1])"
-            case .sub: expr = "\(x[0]) - \(x[1])"
-            case .mul: expr = "\(x[0]) * \(x[1])"
-            case .div: expr = "\(x[0]) / \(x[1])"
-            case .neg: expr = "-\(x[0])"
-            case .tanh: expr = "rnnc_tanhf(\(x[0]))"
-            case .sigmoid: expr = "rnnc_sigmoidf(\(x[0]))"
-            case .relu: expr = "rnnc_reluf(\(x[0]))"
-            case .exp: expr = "rnnc_expf(\(x[0]))"
-            case .log: expr = "logf(\(x[0]))"
-            default: preconditionFailure("\(inner.kind) in a fused region")
-            }
+            if case .slice(let offset, _) = inner.kind { sliceOf[r] = (argIndex[inner.operands[0]]!, offset) }
+            let expr = FusedKernelEmitter.expression(inner, operands: x, argument: { argIndex[$0]! })
             forward.append((r, "            const float v\(r.index) = \(expr);\n"))
         }
         let forwardAt = s.count
