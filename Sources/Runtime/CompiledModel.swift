@@ -30,6 +30,11 @@ public final class CompiledModel {
     private typealias GradientFn = @convention(c) (OpaquePointer?, Int32) -> UnsafePointer<Float>?
     private let gradientsFn: GradientsFn?
     private let gradientFn: GradientFn?
+    private typealias TrainStepFn = @convention(c) (OpaquePointer?, Int32, Int32, UnsafePointer<UnsafeRawPointer?>?,
+                                                    UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?,
+                                                    UnsafeRawPointer?, UnsafeMutablePointer<Double>?) -> Int32
+    private let trainStepFn: TrainStepFn?
+    private let parameterFn: GradientFn?
 
     /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
     public init(directory: String, weights: String) throws {
@@ -56,6 +61,8 @@ public final class CompiledModel {
         errorFn = try symbol("last_error", ErrorFn.self)
         gradientsFn = try? symbol("gradients_v", GradientsFn.self)
         gradientFn = try? symbol("gradient", GradientFn.self)
+        trainStepFn = try? symbol("train_step_v", TrainStepFn.self)
+        parameterFn = try? symbol("parameter", GradientFn.self)
         guard let m = weights.withCString({ create($0) }) else {
             let message = errorFn().map { String(cString: $0) } ?? "unknown error"
             dlclose(h)
@@ -127,6 +134,58 @@ public final class CompiledModel {
             return Array(UnsafeBufferPointer(start: g, count: p.shape.reduce(1, *)))
         }
         return (loss, grads)
+    }
+
+    /// The settings of one optimizer step, laid out as the C struct `rnnc_optimizer`.
+    public struct Optimizer: Sendable {
+        public enum Kind: Int32, Sendable { case sgd = 0, adam = 1, adamw = 2 }
+        public var kind: Kind
+        public var lr: Float
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.999
+        public var eps: Float = 1e-8
+        public var weightDecay: Float = 0
+        public var momentum: Float = 0
+        public var clipNorm: Float = 0
+
+        public init(kind: Kind, lr: Float) { self.kind = kind; self.lr = lr }
+    }
+
+    /// One training step (gradients, clipping, update); returns the loss before the update.
+    public func trainStep(batch: Int, time: Int, inputs: [Buffer], targets: [Buffer], lengths: [Int32]?,
+                          optimizer: Optimizer) throws -> Double {
+        guard let trainStepFn else { throw FormatError("this library was compiled without training support") }
+        // The C struct: int kind; then seven floats, 4-byte aligned, no padding.
+        var raw = [UInt32](repeating: 0, count: 8)
+        raw[0] = UInt32(bitPattern: optimizer.kind.rawValue)
+        for (i, f) in [optimizer.lr, optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.weightDecay,
+                       optimizer.momentum, optimizer.clipNorm].enumerated() { raw[i + 1] = f.bitPattern }
+        var loss = 0.0
+        let status: Int32 = raw.withUnsafeBytes { opt in
+            withPinned(inputs) { inputPointers in
+                withPinned(targets) { targetPointers in
+                    inputPointers.withUnsafeBufferPointer { ip in
+                        targetPointers.withUnsafeBufferPointer { tp in
+                            if let lengths {
+                                return lengths.withUnsafeBufferPointer { trainStepFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, $0.baseAddress, opt.baseAddress, &loss) }
+                            }
+                            return trainStepFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, nil, opt.baseAddress, &loss)
+                        }
+                    }
+                }
+            }
+        }
+        guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "training step failed") }
+        return loss
+    }
+
+    /// The current values of every parameter (after loading or training).
+    public func parameters() throws -> [[Float]] {
+        guard let parameterFn else { throw FormatError("this library does not expose its parameters") }
+        return try interface.parameters.enumerated().map { i, p in
+            guard let v = parameterFn(model, Int32(i)) else { throw FormatError("no parameter \(p.name)") }
+            return Array(UnsafeBufferPointer(start: v, count: p.shape.reduce(1, *)))
+        }
     }
 
     private func withPinned<R>(_ buffers: [Buffer], _ body: ([UnsafeRawPointer?]) -> R) -> R {

@@ -405,4 +405,67 @@ static inline void rnnc_concat_rows(int rows, const float *restrict a, size_t sa
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Optimizers, as torch.optim's single-tensor (foreach=False) loops                      */
+
+/* Settings of one training step (also declared, identically, in every NAME.h).
+ * kind: 0 SGD, 1 Adam, 2 AdamW. clip_norm <= 0 means no clipping. */
+#ifndef RNNC_OPTIMIZER_DEFINED
+#define RNNC_OPTIMIZER_DEFINED
+typedef struct rnnc_optimizer {
+    int kind;
+    float lr, beta1, beta2, eps, weight_decay, momentum, clip_norm;
+} rnnc_optimizer;
+#endif
+enum { RNNC_SGD = 0, RNNC_ADAM = 1, RNNC_ADAMW = 2 };
+
+/* torch.nn.utils.clip_grad_norm_: scale every gradient by max_norm / (norm + 1e-6) when
+ * that is below 1, the norm being the 2-norm over all parameters together. Returns the
+ * norm before clipping. */
+static inline double rnnc_clip_grad_norm(float *g, size_t n, float max_norm) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += (double)g[i] * (double)g[i];
+    double norm = sqrt(sum);
+    double coef = (double)max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+        float c = (float)coef;
+        for (size_t i = 0; i < n; i++) g[i] *= c;
+    }
+    return norm;
+}
+
+/* One optimizer step over n parameters. `m` and `v` hold the moments (momentum buffer in
+ * m for SGD); `step` counts from 1. Follows torch.optim: Adam adds weight_decay * p to the
+ * gradient, AdamW decays the weights by lr * weight_decay first; SGD's momentum buffer
+ * starts as the first gradient. */
+static inline void rnnc_optimizer_step(const rnnc_optimizer *o, float *restrict p, const float *restrict g,
+                                       float *restrict m, float *restrict v, size_t n, long step) {
+    if (o->kind == RNNC_SGD) {
+        for (size_t i = 0; i < n; i++) {
+            float d = g[i];
+            if (o->weight_decay != 0.0f) d += o->weight_decay * p[i];
+            if (o->momentum != 0.0f) {
+                m[i] = step == 1 ? d : o->momentum * m[i] + d;
+                d = m[i];
+            }
+            p[i] -= o->lr * d;
+        }
+        return;
+    }
+    double bias1 = 1.0 - pow((double)o->beta1, (double)step);
+    double bias2 = 1.0 - pow((double)o->beta2, (double)step);
+    float step_size = (float)((double)o->lr / bias1);
+    float bias2_sqrt = (float)sqrt(bias2);
+    float decay = o->kind == RNNC_ADAMW ? 1.0f - o->lr * o->weight_decay : 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        if (o->kind == RNNC_ADAMW) p[i] *= decay;
+        else if (o->weight_decay != 0.0f) gi += o->weight_decay * p[i];
+        m[i] += (1.0f - o->beta1) * (gi - m[i]);
+        v[i] = v[i] * o->beta2 + (1.0f - o->beta2) * gi * gi;
+        float denom = sqrtf(v[i]) / bias2_sqrt + o->eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}
+
 #endif /* RNNC_KERNELS_H */

@@ -159,6 +159,8 @@ public struct CEmitter {
         for w in packedWeights { s += "    float *pkT\(w.index);\n" }
         s += "    float *train_arena;\n"
         s += "    size_t train_floats;\n"
+        s += "    float *opt_m, *opt_v;     /* optimizer moments, laid out like the parameters */\n"
+        s += "    long opt_step;\n"
         s += "    float *arena;           /* activations of one call, laid out by the memory plan */\n"
         s += "    size_t arena_floats;\n"
         s += "    int threads;\n"
@@ -207,7 +209,7 @@ public struct CEmitter {
         for op in plumbing where op.kind == .stackRows { s += "    free(m->w\(op.results[0].index));\n" }
         for w in packedWeights { s += "    free(m->pk\(w.index));\n    free(m->pkT\(w.index));\n" }
         for op in plumbing where op.kind == .stackRows { s += "    free(m->gw\(op.results[0].index));\n" }
-        s += "    free(m->grads);\n    free(m->train_arena);\n"
+        s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
         s += "    free(m->arena);\n    free(m);\n}\n\n"
 
         s += """
@@ -253,24 +255,28 @@ public struct CEmitter {
             rnnc_st_close(&file);
 
         """
+        s += "    if (\(prefix)_derive(m) != 0) goto fail_open;\n"
         // Derived weights, in graph order (chunks point into their parent; stacks copy rows).
         let offsets = Dictionary(uniqueKeysWithValues: params.map { ($0.0.name, $0.1) })
+        var derive = "/* Weights derived from the parameters: views of packed tensors, stacked gates and\n"
+        derive += " * the packings the products read. Run after loading and after every update. */\n"
+        derive += "static int \(prefix)_derive(\(prefix)_model *m) {\n"
         for op in plumbing {
             let r = op.results[0], t = graph.type(of: r)
             switch op.kind {
             case .param(let name):
-                s += "    m->w\(r.index) = m->params + \(offsets[name]!);  /* \(CNames.comment(name)) */\n"
+                derive += "    m->w\(r.index) = m->params + \(offsets[name]!);  /* \(CNames.comment(name)) */\n"
             case .paramChunk(let i, let n):
                 let parent = graph.type(of: op.operands[0])
                 let rowsPer = parent.dims[0] / n
                 let cols = parent.dims.dropFirst().reduce(1, *)
-                s += "    m->w\(r.index) = m->w\(op.operands[0].index) + \(i * rowsPer * cols);  /* rows \(i * rowsPer)..<\((i + 1) * rowsPer) */\n"
+                derive += "    m->w\(r.index) = m->w\(op.operands[0].index) + \(i * rowsPer * cols);  /* rows \(i * rowsPer)..<\((i + 1) * rowsPer) */\n"
             case .stackRows:
-                s += "    if (!(m->w\(r.index) = rnnc_alloc_floats(\(t.featureCount)))) { rnnc_fail(\"out of memory\"); goto fail_open; }\n"
+                derive += "    if (!m->w\(r.index) && !(m->w\(r.index) = rnnc_alloc_floats(\(t.featureCount)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
                 var off = 0
                 for o in op.operands {
                     let n = graph.type(of: o).featureCount
-                    s += "    memcpy(m->w\(r.index) + \(off), m->w\(o.index), \(n) * sizeof(float));\n"
+                    derive += "    memcpy(m->w\(r.index) + \(off), m->w\(o.index), \(n) * sizeof(float));\n"
                     off += n
                 }
             default: break
@@ -278,9 +284,11 @@ public struct CEmitter {
         }
         for w in packedWeights {
             let t = graph.type(of: w)
-            s += "    if (!(m->pk\(w.index) = rnnc_alloc_floats(rnnc_packed_size(\(t.dims[0]), \(t.dims[1]))))) { rnnc_fail(\"out of memory\"); goto fail_open; }\n"
-            s += "    rnnc_pack_weights(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pk\(w.index));\n"
+            derive += "    if (!m->pk\(w.index) && !(m->pk\(w.index) = rnnc_alloc_floats(rnnc_packed_size(\(t.dims[0]), \(t.dims[1]))))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+            derive += "    rnnc_pack_weights(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pk\(w.index));\n"
         }
+        derive += "    return 0;\n}\n\n"
+        s = s.replacingOccurrences(of: "/* Checks that the file holds exactly", with: derive + "/* Checks that the file holds exactly")
         s += """
         #ifdef _OPENMP
             m->threads = omp_get_max_threads();
@@ -537,6 +545,10 @@ public struct CEmitter {
             s += "const float *\(prefix)_output_\(CNames.identifier(name))(const \(prefix)_model *m) { return m->outputs[\(i)]; }\n"
             _ = v
         }
+        s += "\n/* A parameter's current values (after loading or training), in NAME.json order. */\n"
+        s += "const float *\(prefix)_parameter(const \(prefix)_model *m, int index) {\n"
+        s += "    if (index < 0 || index >= \(prefix)_parameter_count) return NULL;\n"
+        s += "    return m->params + \(prefix)_parameters[index].offset;\n}\n"
         s += "\nconst float *\(prefix)_output_v(const \(prefix)_model *m, int index, int64_t *shape, int *rank) {\n"
         s += "    switch (index) {\n"
         for (i, (_, v)) in graph.outputs.enumerated() {
@@ -616,6 +628,18 @@ public struct CEmitter {
         int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
                                   const int32_t *lengths, double *loss);
         const float *\(prefix)_gradient(const \(prefix)_model *m, int index);
+        /* One step: the gradients, clip_grad_norm_ when optimizer->clip_norm > 0, then SGD,
+         * Adam or AdamW as torch.optim computes them. The optimizer state lives in the model. */
+        #ifndef RNNC_OPTIMIZER_DEFINED
+        #define RNNC_OPTIMIZER_DEFINED
+        typedef struct rnnc_optimizer {
+            int kind;   /* 0 SGD, 1 Adam, 2 AdamW */
+            float lr, beta1, beta2, eps, weight_decay, momentum, clip_norm;   /* clip_norm <= 0: off */
+        } rnnc_optimizer;
+        #endif
+        int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                   const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss);
+        const float *\(prefix)_parameter(const \(prefix)_model *m, int index);
 
         /* The same, by position (inputs and outputs in the order above); for tools. */
         int \(prefix)_run_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const int32_t *lengths);

@@ -102,6 +102,11 @@ extension CEmitter {
                 return -1;
             }
             const float *\(prefix)_gradient(const \(prefix)_model *m, int index) { (void)m; (void)index; return NULL; }
+            int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                       const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss) {
+                (void)optimizer;
+                return \(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss);
+            }
 
             """
         }
@@ -276,7 +281,29 @@ extension CEmitter {
         s += "    return \(prefix)_gradients(\(args.joined(separator: ", ")));\n}\n\n"
         s += "const float *\(prefix)_gradient(const \(prefix)_model *m, int index) {\n"
         s += "    if (!m->grads || index < 0 || index >= \(prefix)_parameter_count) return NULL;\n"
-        s += "    return m->grads + \(prefix)_parameters[index].offset;\n}\n"
+        s += "    return m->grads + \(prefix)_parameters[index].offset;\n}\n\n"
+        s += """
+        /* One training step: gradients, clipping (clip_grad_norm_), the optimizer's update of
+         * every parameter (one pass over the parameter block), then the derived weights again. */
+        int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                   const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss) {
+            if (\(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss) != 0) return -1;
+            if (!m->opt_m) {
+                if (!(m->opt_m = rnnc_alloc_floats(\(prefix)_parameter_floats)) || !(m->opt_v = rnnc_alloc_floats(\(prefix)_parameter_floats))) {
+                    rnnc_fail("out of memory for the optimizer state");
+                    return -1;
+                }
+                memset(m->opt_m, 0, \(prefix)_parameter_floats * sizeof(float));
+                memset(m->opt_v, 0, \(prefix)_parameter_floats * sizeof(float));
+                m->opt_step = 0;
+            }
+            if (optimizer->clip_norm > 0.0f) rnnc_clip_grad_norm(m->grads, \(prefix)_parameter_floats, optimizer->clip_norm);
+            m->opt_step += 1;
+            rnnc_optimizer_step(optimizer, m->params, m->grads, m->opt_m, m->opt_v, \(prefix)_parameter_floats, m->opt_step);
+            return \(prefix)_derive(m);
+        }
+
+        """
         return s
     }
 
