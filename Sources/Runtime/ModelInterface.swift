@@ -7,6 +7,8 @@ public struct ModelInterface: Sendable {
         /// Per-example feature sizes, after B (and T).
         public var features: [Int]
         public var declared: String
+        /// For token-id inputs: the vocabulary of the embedding that reads them.
+        public var vocab: Int? = nil
 
         /// The shape written the way users read it: [B, T, 8].
         public var shapeDescription: String {
@@ -22,6 +24,11 @@ public struct ModelInterface: Sendable {
     }
 
     public var model: String
+    /// Forward FLOPs per example and time step, and per example for the rest.
+    public var flopsPerStep: Int = 0
+    public var flopsPerExample: Int = 0
+    /// Classes of a cross-entropy loss's labels (0 without one).
+    public var lossClasses: Int = 0
     public var inputs: [Port]
     public var targets: [Port]
     public var outputs: [Port]
@@ -56,7 +63,9 @@ public struct ModelInterface: Sendable {
                 }
                 var declared = ""
                 if case .string(let d)? = f["declared"] { declared = d }
-                return Port(name: name, isInt: dtype == "int32", hasTime: hasTime, features: features, declared: declared)
+                var port = Port(name: name, isInt: dtype == "int32", hasTime: hasTime, features: features, declared: declared)
+                if case .number(let v)? = f["vocab"] { port.vocab = Int(v) }
+                return port
             }
         }
         guard case .array(let params)? = fields["parameters"] else { throw fail("no parameters list") }
@@ -74,7 +83,17 @@ public struct ModelInterface: Sendable {
             if case .number(let t)? = f[normal ? "std" : "bound"], let v = Double(t) { scale = v }
             return Parameter(name: name, shape: dims, normal: normal, scale: scale)
         }
-        return ModelInterface(model: model, inputs: try ports("inputs"), targets: try ports("targets"),
-                              outputs: try ports("outputs"), parameters: parameters)
+        var interface = ModelInterface(model: model, inputs: try ports("inputs"), targets: try ports("targets"),
+                                       outputs: try ports("outputs"), parameters: parameters)
+        if case .object(let kv)? = fields["flops"] {
+            let f = Dictionary(kv, uniquingKeysWith: { a, _ in a })
+            if case .number(let v)? = f["per_example_step"] { interface.flopsPerStep = Int(v) ?? 0 }
+            if case .number(let v)? = f["per_example"] { interface.flopsPerExample = Int(v) ?? 0 }
+        }
+        if case .object(let kv)? = fields["loss"] {
+            let f = Dictionary(kv, uniquingKeysWith: { a, _ in a })
+            if case .number(let v)? = f["classes"] { interface.lossClasses = Int(v) ?? 0 }
+        }
+        return interface
     }
 }

@@ -197,6 +197,32 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["b.npy"])
     }
 
+    func testBenchPrintsOneJSONObjectPerMeasurement() throws {
+        let model = write("b.rnn", """
+        model b {
+            input ids: int[time]
+            target next: int[time]
+            e = embedding(ids, vocab=10, dim=4)
+            h = gru(e, hidden=5)
+            y = dense(h, units=10)
+            output y
+            loss cross_entropy(y, next)
+        }
+        """)
+        let r = TestSupport.runCLI(["bench", model, "--batch", "2", "--seq", "3", "--threads", "1", "--train", "--json", "--seconds", "0.01"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let lines = r.out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 2, r.out)
+        for (line, mode) in zip(lines, ["infer", "train"]) {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            for key in ["model", "mode", "batch", "seq", "threads", "median_ms", "gflops", "peak_rss_mb"] {
+                XCTAssertNotNil(object[key], "\(key) missing in \(line)")
+            }
+            XCTAssertEqual(object["mode"] as? String, mode)
+            XCTAssertGreaterThan((object["gflops"] as? Double) ?? 0, 0)
+        }
+    }
+
     func testLengthsIgnorePaddingTokens() throws {
         // Ids past an example's length are ignored, even out-of-range ones.
         let model = write("tok.rnn", Self.tokenModel)

@@ -30,6 +30,7 @@ Needs torch and numpy. The output is byte-identical from run to run.
 
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ TOLERANCE = 1e-4
 F64_CHECK = 1e-5
 # The hand-written optimizer equals torch.optim (both float64) to this.
 MANUAL_CHECK = 1e-10
+# No step's gradient norm within this fraction of clip_norm.
+CLIP_MARGIN = 1e-3
 # Case size limit (bytes).
 CASE_LIMIT = 100 * 1024
 
@@ -123,12 +126,12 @@ def case(name, model, description, build, examples, batch, time, inputs, optimiz
 CASE_LIST = [
     case("jordan_adam", "models/jordan.rnn",
          "example: Jordan network user cell, mse on the sequence; Adam with its defaults, "
-         "clipping at 0.5", gg.JordanNet, 6, 3, 7, [("x", "seq", 8)],
-         adam(lr=0.01), clip_norm=0.5, float_targets="uniform"),
+         "clipping at 0.0242", gg.JordanNet, 6, 3, 7, [("x", "seq", 8)],
+         adam(lr=0.01), clip_norm=0.0242, float_targets="uniform"),
     case("price_rnn_sgd_momentum", "models/price_rnn.rnn",
          "example: two stacked ReLU RNNs, dense on last(), mse on [B, 1]; SGD with momentum "
          "0.9 and weight decay, clipping at 1.0", gg.PriceRNN, 6, 3, 8,
-         [("window", "seq", 1)], sgd(lr=0.05, momentum=0.9, weight_decay=0.001), clip_norm=1.0),
+         [("window", "seq", 1)], sgd(lr=0.02, momentum=0.9, weight_decay=0.001), clip_norm=1.0),
     case("price_rnn_adam", "models/price_rnn.rnn",
          "example: price_rnn with its own train block's optimizer, adam(lr=0.001); no clipping; "
          "4 batches of 2", gg.PriceRNN, 8, 2, 6, [("window", "seq", 1)],
@@ -136,12 +139,12 @@ CASE_LIST = [
     case("char_lstm_adam", focused("train_char_lstm"),
          "embedding, 2-layer LSTM, dense, cross-entropy over batch x time; Adam with "
          "betas=(0.85, 0.98), eps=1e-7, weight_decay=0.01 (L2, added to the gradient), "
-         "clipping at 1.0", TrainCharLSTM, 6, 3, 8, [("chars", "ids", 32, np.int64)],
-         adam(lr=0.01, betas=(0.85, 0.98), eps=1e-7, weight_decay=0.01), clip_norm=1.0),
+         "clipping at 0.22", TrainCharLSTM, 6, 3, 8, [("chars", "ids", 32, np.int64)],
+         adam(lr=0.01, betas=(0.85, 0.98), eps=1e-7, weight_decay=0.01), clip_norm=0.22),
     case("gate_gru_adamw", focused("train_gate_gru"),
          "embedding, GRU as a user cell (hidden 8), dense, cross-entropy over batch x time; "
-         "AdamW with weight_decay=0.05 (decoupled), clipping at 0.5", TrainGateGRU, 8, 2, 7,
-         [("chars", "ids", 24, np.int64)], adamw(lr=0.01, weight_decay=0.05), clip_norm=0.5),
+         "AdamW with weight_decay=0.05 (decoupled), clipping at 0.3", TrainGateGRU, 8, 2, 7,
+         [("chars", "ids", 24, np.int64)], adamw(lr=0.01, weight_decay=0.05), clip_norm=0.3),
     case("gru_bi_lengths_sgd", focused("train_gru_bi_lengths"),
          "bidirectional GRU with lengths, cross-entropy on dense(last(h)); plain SGD "
          "(momentum 0), no clipping; 5 batches of 2", gg.GRUBiLengths, 10, 2, 7,
@@ -314,7 +317,7 @@ def run(spec, tensors, arrays, targets, lengths, dtype, manual=False):
             total = torch.nn.utils.get_total_norm([p.grad for p in params], foreach=False)
             flag = False
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         norms.append(float(total))
         clipped.append(flag)
     final = {n: p.detach().clone() for n, p in zip(names, params)}
@@ -347,6 +350,27 @@ def prepare(spec):
                 steps=STEPS, epochs=STEPS // per_epoch)
 
 
+def check_train_block(spec):
+    """A Tests/Golden/models/train_*.rnn's train block states its case's settings."""
+    if "/train_" not in spec["model"]:
+        return
+    text = (ROOT / spec["model"]).read_text()
+    block = re.search(r"^\s*train\s*\{(.*?)\}", text, re.M | re.S).group(1)
+    settings = dict(re.findall(r"^\s*(\w+)\s*=\s*(.+?)\s*$", block, re.M))
+    kind, args = re.fullmatch(r"(\w+)\((.*)\)", settings.pop("optimizer")).groups()
+    args = re.sub(r"\(([^()]*)\)", lambda m: "[" + m.group(1) + "]", args)
+    given = {"kind": kind}
+    for key, value in re.findall(r"(\w+)\s*=\s*(\[[^\]]*\]|[^,]+)", args):
+        given[key] = json.loads(value)
+    cfg = spec["optimizer"]
+    defaults = {"adam": adam(0), "adamw": adamw(0), "sgd": sgd(0)}[kind]
+    assert dict(defaults, **given) == cfg, (spec["name"], given, cfg)
+    want = {"batch": spec["batch"], "epochs": spec["epochs"]}
+    if spec["clip_norm"] is not None:
+        want["clip_norm"] = spec["clip_norm"]
+    assert {k: json.loads(v) for k, v in settings.items()} == want, (spec["name"], settings)
+
+
 def optimizer_json(cfg):
     keys = ["kind", "lr", "betas", "eps", "weight_decay"] if cfg["kind"] != "sgd" else \
         ["kind", "lr", "momentum", "weight_decay"]
@@ -357,6 +381,7 @@ def optimizer_json(cfg):
 def generate(spec):
     spec = prepare(spec)
     name = spec["name"]
+    check_train_block(spec)
     tensors = formula_tensors(spec)
     arrays, targets, lengths = make_data(spec, build(spec, tensors), spec["targets"])
 
@@ -371,6 +396,13 @@ def generate(spec):
     assert f64_loss <= F64_CHECK, (name, f64_loss)
     assert f64_weight <= F64_CHECK, (name, f64_weight)
     assert clipped == clipped64, name
+    # No step's gradient norm is near the clipping threshold (clipped_steps is
+    # stable under rounding), and clipping acts on most steps but not all.
+    clip = spec["clip_norm"]
+    if clip is not None:
+        clip_margin = min(abs(n - clip) / clip for n in norms)
+        assert clip_margin > CLIP_MARGIN, (name, clip_margin)
+        assert spec["steps"] // 2 < sum(clipped) < spec["steps"], (name, sum(clipped))
     # The documented update rules equal torch.optim.
     lossesm, normsm, clippedm, finalm = run(spec, tensors, arrays, targets, lengths,
                                             torch.float64, manual=True)
