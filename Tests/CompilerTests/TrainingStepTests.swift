@@ -1,0 +1,86 @@
+import Compiler
+import Foundation
+import Runtime
+import XCTest
+
+/// Short training runs against PyTorch, step for step: the cases under
+/// Tests/Golden/training (Tests/Golden/make_training_golden.py; the loop is in
+/// docs/PYTORCH_LOOP.md). Batches in order, no shuffling, dropout off; clip_grad_norm_ and
+/// SGD / Adam / AdamW as torch.optim. Every step's loss within 1e-4 relative, and the final
+/// weights within 1e-4 of PyTorch's (relative to max(1, |w|)).
+final class TrainingStepTests: XCTestCase {
+    func run(_ name: String) throws -> [String] {
+        let dir = TestSupport.path("Tests/Golden/training/\(name)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/case.json"))) as! [String: Any]
+        let tensors = (json["tensors"] as! [[String: Any]]).map {
+            ($0["name"] as! String, ($0["shape"] as! [NSNumber]).map(\.intValue), ($0["scale"] as! NSNumber).doubleValue)
+        }
+        let build = try TestSupport.compile(TestSupport.path(json["model"] as! String))
+        let weights = TestSupport.temporaryDirectory("tw-\(name)") + "/w.safetensors"
+        try Safetensors.write(tensors.map { ($0.0, TestSupport.goldenTensor(name: $0.0, shape: $0.1, scale: $0.2)) }, metadata: [:], to: weights)
+        let model = try CompiledModel(directory: build, weights: weights)
+        model.setThreads(2)
+
+        let o = json["optimizer"] as! [String: Any]
+        let kind: CompiledModel.Optimizer.Kind = ["sgd": .sgd, "adam": .adam, "adamw": .adamw][o["kind"] as! String]!
+        var optimizer = CompiledModel.Optimizer(kind: kind, lr: (o["lr"] as! NSNumber).floatValue)
+        if let betas = o["betas"] as? [NSNumber] { optimizer.beta1 = betas[0].floatValue; optimizer.beta2 = betas[1].floatValue }
+        if let eps = o["eps"] as? NSNumber { optimizer.eps = eps.floatValue }
+        if let wd = o["weight_decay"] as? NSNumber { optimizer.weightDecay = wd.floatValue }
+        if let momentum = o["momentum"] as? NSNumber { optimizer.momentum = momentum.floatValue }
+        if let clip = json["clip_norm"] as? NSNumber { optimizer.clipNorm = clip.floatValue }
+
+        let examples = (json["examples"] as! NSNumber).intValue
+        let batch = (json["batch"] as! NSNumber).intValue
+        let steps = (json["steps"] as! NSNumber).intValue
+        func load(_ file: String) throws -> NpyArray { try Npy.read(path: "\(dir)/\(file)") }
+        /// Rows [k * batch, (k + 1) * batch) of an array whose first axis is the example.
+        func rows(_ a: NpyArray, _ k: Int, int: Bool) -> CompiledModel.Buffer {
+            let per = a.shape.dropFirst().reduce(1, *)
+            let range = (k * batch * per)..<((k + 1) * batch * per)
+            if int { return .ints(a.asInt64()![range].map { Int32($0) }) }
+            return .floats(Array(a.asFloats()[range]))
+        }
+        let inputData = try model.interface.inputs.map { (port: $0, array: try load("data_\($0.name).npy")) }
+        let targetData = try model.interface.targets.map { (port: $0, array: try load("data_\($0.name).npy")) }
+        let lengthData = (json["lengths"] as! Bool) ? try load("data_lengths.npy") : nil
+        let time = inputData.first { $0.port.hasTime }?.array.shape[1] ?? 1
+
+        let wantLosses = try load("losses.npy")
+        let expectedLosses: [Double]
+        switch wantLosses.storage {
+        case .float64(let v): expectedLosses = v
+        default: expectedLosses = wantLosses.asFloats().map(Double.init)
+        }
+        var failures: [String] = []
+        for step in 0..<steps {
+            let k = step % (examples / batch)
+            let inputs = inputData.map { rows($0.array, k, int: $0.port.isInt) }
+            let targets = targetData.map { rows($0.array, k, int: $0.port.isInt) }
+            let lengths = lengthData.map { Array($0.asInt64()![(k * batch)..<((k + 1) * batch)].map { Int32($0) }) }
+            let loss = try model.trainStep(batch: batch, time: time, inputs: inputs, targets: targets, lengths: lengths, optimizer: optimizer)
+            if abs(loss - expectedLosses[step]) > 1e-4 * max(1, abs(expectedLosses[step])) {
+                failures.append("\(name) step \(step): loss \(loss), PyTorch \(expectedLosses[step])")
+            }
+        }
+        for (p, values) in zip(model.interface.parameters, try model.parameters()) {
+            let want = try load("final_\(p.name).npy").asFloats()
+            let err = zip(values, want).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            if !(err <= 1e-4) { failures.append("\(name).\(p.name): final weights differ by \(err) (relative)") }
+        }
+        return failures
+    }
+
+    func testTrainingRunsMatchPyTorchStepForStep() throws {
+        let root = TestSupport.path("Tests/Golden/training")
+        let names = try FileManager.default.contentsOfDirectory(atPath: root).filter {
+            FileManager.default.fileExists(atPath: "\(root)/\($0)/case.json")
+        }.sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 4)
+        var failures: [String] = []
+        for name in names {
+            do { failures += try run(name) } catch { failures.append("\(name): \(error)") }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+    }
+}
