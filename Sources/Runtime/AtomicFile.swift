@@ -109,6 +109,12 @@ public enum AtomicFile {
 
 /// Reads whole files for the format parsers.
 public enum FileBytes {
+    /// Whether a regular file (or anything) exists at the path.
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
     /// Returns the file's bytes, or throws `cannot read PATH: REASON` with the OS reason.
     public static func read(_ path: String) throws -> [UInt8] {
         func failure(_ reason: String) -> FormatError {

@@ -34,6 +34,9 @@ public final class CompiledModel {
                                                     UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?,
                                                     UnsafeRawPointer?, UnsafeMutablePointer<Double>?) -> Int32
     private let trainStepFn: TrainStepFn?
+    private typealias StateFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?,
+                                                UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, UnsafeMutablePointer<UnsafeMutablePointer<Int>?>?) -> Int32
+    private let stateFn: StateFn?
     private let parameterFn: GradientFn?
 
     /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
@@ -62,6 +65,7 @@ public final class CompiledModel {
         gradientsFn = try? symbol("gradients_v", GradientsFn.self)
         gradientFn = try? symbol("gradient", GradientFn.self)
         trainStepFn = try? symbol("train_step_v", TrainStepFn.self)
+        stateFn = try? symbol("optimizer_state", StateFn.self)
         parameterFn = try? symbol("parameter", GradientFn.self)
         guard let m = weights.withCString({ create($0) }) else {
             let message = errorFn().map { String(cString: $0) } ?? "unknown error"
@@ -177,6 +181,50 @@ public final class CompiledModel {
         }
         guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "training step failed") }
         return loss
+    }
+
+    /// The optimizer state as per-parameter tensors (first and second moments) and the step
+    /// count, for checkpoints.
+    public func optimizerState() throws -> (first: [[Float]], second: [[Float]], step: Int) {
+        let (a, b, step) = try statePointers()
+        return (slices(a), slices(b), step.pointee)
+    }
+
+    /// Restores a checkpoint's optimizer state (shapes as `optimizerState()` gives them).
+    public func setOptimizerState(first: [[Float]], second: [[Float]], step: Int) throws {
+        let (a, b, count) = try statePointers()
+        for (i, offset) in parameterOffsets().enumerated() {
+            guard first[i].count == interface.parameters[i].shape.reduce(1, *), second[i].count == first[i].count else {
+                throw FormatError("optimizer state for '\(interface.parameters[i].name)' has the wrong size")
+            }
+            first[i].withUnsafeBufferPointer { (a + offset).update(from: $0.baseAddress!, count: $0.count) }
+            second[i].withUnsafeBufferPointer { (b + offset).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        count.pointee = step
+    }
+
+    private func statePointers() throws -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int>) {
+        guard let stateFn else { throw FormatError("this library was compiled without training support") }
+        var a: UnsafeMutablePointer<Float>?, b: UnsafeMutablePointer<Float>?, step: UnsafeMutablePointer<Int>?
+        guard stateFn(model, &a, &b, &step) == 0, let a, let b, let step else {
+            throw FormatError(errorFn().map { String(cString: $0) } ?? "no optimizer state")
+        }
+        return (a, b, step)
+    }
+
+    /// Offsets of each parameter in the parameter block: sizes rounded up to 16 floats.
+    private func parameterOffsets() -> [Int] {
+        var offset = 0
+        return interface.parameters.map { p in
+            defer { offset += (p.shape.reduce(1, *) + 15) / 16 * 16 }
+            return offset
+        }
+    }
+
+    private func slices(_ base: UnsafeMutablePointer<Float>) -> [[Float]] {
+        zip(interface.parameters, parameterOffsets()).map { p, offset in
+            Array(UnsafeBufferPointer(start: base + offset, count: p.shape.reduce(1, *)))
+        }
     }
 
     /// The current values of every parameter (after loading or training).

@@ -39,9 +39,13 @@ enum ModelResolver {
         return dir
     }
 
+    /// The C toolchain and this rnnc build: a rebuilt compiler (same version number,
+    /// different code generator) must not reuse libraries an older build wrote.
     private static func flagsHash(_ t: Toolchain) -> String {
         var h: UInt32 = 2_166_136_261
-        for b in (t.compiler + " " + t.flags.joined(separator: " ")).utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        var info = stat()
+        let build = stat("/proc/self/exe", &info) == 0 ? "\(info.st_size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)" : ""
+        for b in (t.compiler + " " + t.flags.joined(separator: " ") + " " + build).utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
         return String(h, radix: 16)
     }
 }

@@ -66,10 +66,13 @@ enum TestSupport {
     }
 
     /// Runs the rnnc executable built beside the tests; returns (status, stdout, stderr).
+    /// The rnnc executable built beside the tests.
+    static let executable: String = Bundle.allBundles.compactMap { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("rnnc").path }
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnc").path
+
     static func runCLI(_ args: [String], cwd: String? = nil) -> (status: Int32, out: String, err: String) {
-        let exe = Bundle.allBundles.compactMap { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("rnnc").path }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
-            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnc").path
+        let exe = executable
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args

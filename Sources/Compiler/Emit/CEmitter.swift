@@ -640,6 +640,9 @@ public struct CEmitter {
         int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
                                    const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss);
         const float *\(prefix)_parameter(const \(prefix)_model *m, int index);
+        /* The optimizer's moments (laid out like the parameters block) and step count, for
+         * checkpoints; writable, so a resumed run restores them. */
+        int \(prefix)_optimizer_state(\(prefix)_model *m, float **moment1, float **moment2, long **step);
 
         /* The same, by position (inputs and outputs in the order above); for tools. */
         int \(prefix)_run_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const int32_t *lengths);

@@ -107,6 +107,10 @@ extension CEmitter {
                 (void)optimizer;
                 return \(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss);
             }
+            int \(prefix)_optimizer_state(\(prefix)_model *m, float **moment1, float **moment2, long **step) {
+                (void)m; (void)moment1; (void)moment2; (void)step;
+                return -1;
+            }
 
             """
         }
@@ -283,11 +287,10 @@ extension CEmitter {
         s += "    if (!m->grads || index < 0 || index >= \(prefix)_parameter_count) return NULL;\n"
         s += "    return m->grads + \(prefix)_parameters[index].offset;\n}\n\n"
         s += """
-        /* One training step: gradients, clipping (clip_grad_norm_), the optimizer's update of
-         * every parameter (one pass over the parameter block), then the derived weights again. */
-        int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
-                                   const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss) {
-            if (\(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss) != 0) return -1;
+        /* The optimizer's state for checkpoints: the two moment blocks (laid out like the
+         * parameters; the momentum buffer is the first for SGD), and the step count. Allocated
+         * here if no step ran yet, so a resumed run can fill them before its first step. */
+        int \(prefix)_optimizer_state(\(prefix)_model *m, float **moment1, float **moment2, long **step) {
             if (!m->opt_m) {
                 if (!(m->opt_m = rnnc_alloc_floats(\(prefix)_parameter_floats)) || !(m->opt_v = rnnc_alloc_floats(\(prefix)_parameter_floats))) {
                     rnnc_fail("out of memory for the optimizer state");
@@ -297,6 +300,20 @@ extension CEmitter {
                 memset(m->opt_v, 0, \(prefix)_parameter_floats * sizeof(float));
                 m->opt_step = 0;
             }
+            *moment1 = m->opt_m;
+            *moment2 = m->opt_v;
+            *step = &m->opt_step;
+            return 0;
+        }
+
+        /* One training step: gradients, clipping (clip_grad_norm_), the optimizer's update of
+         * every parameter (one pass over the parameter block), then the derived weights again. */
+        int \(prefix)_train_step_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                   const int32_t *lengths, const rnnc_optimizer *optimizer, double *loss) {
+            if (\(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss) != 0) return -1;
+            float *m1, *m2;
+            long *count;
+            if (\(prefix)_optimizer_state(m, &m1, &m2, &count) != 0) return -1;
             if (optimizer->clip_norm > 0.0f) rnnc_clip_grad_norm(m->grads, \(prefix)_parameter_floats, optimizer->clip_norm);
             m->opt_step += 1;
             rnnc_optimizer_step(optimizer, m->params, m->grads, m->opt_m, m->opt_v, \(prefix)_parameter_floats, m->opt_step);

@@ -1,0 +1,215 @@
+import Foundation
+
+/// What one training run does: its data, batches, optimizer and stopping rules.
+public struct TrainingSettings: Sendable {
+    public var epochs: Int
+    public var batch: Int
+    public var optimizer: CompiledModel.Optimizer
+    public var shuffle: Bool
+    public var seed: UInt64
+    public var validFraction: Double
+
+    public init(epochs: Int, batch: Int, optimizer: CompiledModel.Optimizer, shuffle: Bool, seed: UInt64, validFraction: Double) {
+        self.epochs = epochs
+        self.batch = batch
+        self.optimizer = optimizer
+        self.shuffle = shuffle
+        self.seed = seed
+        self.validFraction = validFraction
+    }
+}
+
+/// Set by the SIGINT handler; the loop checks it between steps.
+nonisolated(unsafe) private var interruptRequested: sig_atomic_t = 0
+
+/// The training loop: batches in order or shuffled per epoch from the seed, one library
+/// training step each, validation loss every epoch, a checkpoint after every epoch and on
+/// Ctrl-C. Checkpoints are two files, each written atomically (temporary file, fsync,
+/// rename): SAVE (the weights, loadable by `rnnc run`) and SAVE.optim (the optimizer's
+/// moments); both carry the position in the run, so `--resume SAVE` continues exactly
+/// where the checkpoint was taken and ends with the weights of an uninterrupted run.
+public final class Trainer {
+    public struct Position: Sendable, Equatable {
+        public var epoch: Int        // epochs finished
+        public var batchInEpoch: Int // batches of the current epoch finished
+        public var step: Int         // optimizer steps taken
+    }
+
+    public struct EpochRecord: Sendable {
+        public var epoch: Int
+        public var step: Int
+        public var trainLoss: Double
+        public var validLoss: Double?
+        public var seconds: Double
+        public var examplesPerSecond: Double
+    }
+
+    let model: CompiledModel
+    let data: TrainingData
+    let settings: TrainingSettings
+    let savePath: String
+    let logPath: String?
+    let report: (String) -> Void
+    public private(set) var position = Position(epoch: 0, batchInEpoch: 0, step: 0)
+    public private(set) var history: [EpochRecord] = []
+
+    public init(model: CompiledModel, data: TrainingData, settings: TrainingSettings, savePath: String,
+                logPath: String?, report: @escaping (String) -> Void) throws {
+        guard settings.batch >= 1, settings.epochs >= 0 else { throw FormatError("--batch must be at least 1 and --epochs at least 0") }
+        self.model = model
+        self.data = data
+        self.settings = settings
+        self.savePath = savePath
+        self.logPath = logPath
+        self.report = report
+        if trainCount < settings.batch {
+            throw FormatError("the data set has \(data.count) examples, \(trainCount) for training after keeping \(validCount) for validation: too few for a training batch of \(settings.batch)")
+        }
+    }
+
+    /// The last part of the examples is kept for validation.
+    var validCount: Int { Int((Double(data.count) * settings.validFraction).rounded(.down)) }
+    var trainCount: Int { data.count - validCount }
+    var batchesPerEpoch: Int { (trainCount + settings.batch - 1) / settings.batch }
+
+    /// The order of training examples in an epoch: derived from the seed and the epoch
+    /// alone, so a resumed run sees the same batches.
+    func order(epoch: Int) -> [Int] {
+        var indices = Array(0..<trainCount)
+        guard settings.shuffle else { return indices }
+        var rng = SeededGenerator(seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        for i in stride(from: indices.count - 1, to: 0, by: -1) {
+            let j = Int(rng.next() % UInt64(i + 1))
+            indices.swapAt(i, j)
+        }
+        return indices
+    }
+
+    /// Restores the state a checkpoint recorded (weights are loaded with the model).
+    public func resume(from checkpoint: String) throws {
+        let optim = try Safetensors.read(path: checkpoint + ".optim")
+        let weights = try Safetensors.read(path: checkpoint)
+        func recorded(_ meta: [String: String], _ file: String) throws -> Position {
+            guard let e = meta["rnnc_epoch"].flatMap(Int.init), let b = meta["rnnc_batch"].flatMap(Int.init),
+                  let s = meta["rnnc_step"].flatMap(Int.init) else {
+                throw FormatError("\(file): not an rnnc training checkpoint (no position in its metadata)")
+            }
+            return Position(epoch: e, batchInEpoch: b, step: s)
+        }
+        let p = try recorded(weights.metadata, checkpoint)
+        guard try recorded(optim.metadata, checkpoint + ".optim") == p else {
+            throw FormatError("\(checkpoint) and \(checkpoint).optim are from different points of a run")
+        }
+        if let model = weights.metadata["rnnc_model"], model != self.model.interface.model {
+            throw FormatError("\(checkpoint) is a checkpoint of model '\(model)', not '\(self.model.interface.model)'")
+        }
+        var first: [[Float]] = [], second: [[Float]] = []
+        for p in model.interface.parameters {
+            guard let a = optim["m.\(p.name)"], let b = optim["v.\(p.name)"], a.shape == p.shape, b.shape == p.shape else {
+                throw FormatError("\(checkpoint).optim: no optimizer state of shape [\(p.shape.map(String.init).joined(separator: ", "))] for '\(p.name)'")
+            }
+            first.append(a.data)
+            second.append(b.data)
+        }
+        try model.setOptimizerState(first: first, second: second, step: p.step)
+        self.position = p
+        report("resuming at epoch \(p.epoch + 1), batch \(p.batchInEpoch + 1) (step \(p.step))")
+    }
+
+    /// Runs to the last epoch (or to Ctrl-C). Returns false when interrupted.
+    @discardableResult
+    public func run() throws -> Bool {
+        interruptRequested = 0
+        let previous = signal(SIGINT) { _ in interruptRequested = 1 }
+        defer { signal(SIGINT, previous) }
+        if position.epoch == 0 && position.batchInEpoch == 0, let logPath {
+            try AtomicFile.write(Array("epoch,step,train_loss,valid_loss,seconds,examples_per_second\n".utf8), to: logPath)
+        }
+        let start = Date()
+        while position.epoch < settings.epochs {
+            let epochStart = Date()
+            let order = self.order(epoch: position.epoch)
+            var lossSum = 0.0, examples = 0
+            for b in position.batchInEpoch..<batchesPerEpoch {
+                let indices = Array(order[(b * settings.batch)..<min((b + 1) * settings.batch, order.count)])
+                let batch = data.batch(indices)
+                let loss = try model.trainStep(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets,
+                                               lengths: batch.lengths, optimizer: settings.optimizer)
+                guard loss.isFinite else {
+                    throw FormatError("the loss became \(loss) at epoch \(position.epoch + 1), step \(position.step + 1); "
+                        + "stopping. The last good checkpoint is \(savePath) (lower --lr or set --clip-norm)")
+                }
+                lossSum += loss * Double(indices.count)
+                examples += indices.count
+                position.batchInEpoch = b + 1
+                position.step += 1
+                let elapsed = Date().timeIntervalSince(epochStart)
+                let rate = Double(examples) / max(elapsed, 1e-9)
+                let remaining = Double((settings.epochs - position.epoch) * trainCount - examples) / max(rate, 1e-9)
+                report("\repoch \(position.epoch + 1)/\(settings.epochs)  step \(b + 1)/\(batchesPerEpoch)  loss \(String(format: "%.4f", loss))  \(String(format: "%.0f", rate)) examples/s  \(Self.duration(remaining)) left")
+                if interruptRequested != 0 {
+                    try checkpoint()
+                    report("\ninterrupted: checkpoint written to \(savePath); continue with --resume \(savePath)\n")
+                    return false
+                }
+            }
+            let validLoss = try validationLoss()
+            let seconds = Date().timeIntervalSince(epochStart)
+            let record = EpochRecord(epoch: position.epoch + 1, step: position.step, trainLoss: lossSum / Double(max(examples, 1)),
+                                     validLoss: validLoss, seconds: seconds, examplesPerSecond: Double(examples) / max(seconds, 1e-9))
+            history.append(record)
+            position.epoch += 1
+            position.batchInEpoch = 0
+            try checkpoint()
+            try appendLog(record)
+            report("\repoch \(record.epoch)/\(settings.epochs)  train loss \(String(format: "%.4f", record.trainLoss))"
+                + (validLoss.map { "  valid loss \(String(format: "%.4f", $0))" } ?? "")
+                + "  \(String(format: "%.1f", seconds)) s  \(String(format: "%.0f", record.examplesPerSecond)) examples/s\n")
+        }
+        report("trained \(settings.epochs) epochs, \(position.step) steps in \(Self.duration(Date().timeIntervalSince(start))); weights in \(savePath)\n")
+        return true
+    }
+
+    /// Mean loss over the validation examples (forward and loss; no update).
+    func validationLoss() throws -> Double? {
+        guard validCount > 0 else { return nil }
+        var sum = 0.0
+        var start = trainCount
+        while start < data.count {
+            let indices = Array(start..<min(start + settings.batch, data.count))
+            let batch = data.batch(indices)
+            let result = try model.gradients(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets, lengths: batch.lengths)
+            sum += result.loss * Double(indices.count)
+            start += settings.batch
+        }
+        return sum / Double(validCount)
+    }
+
+    /// Writes SAVE.optim, then SAVE; each atomically. Both record the position.
+    func checkpoint() throws {
+        let meta = ["rnnc_model": model.interface.model, "rnnc_epoch": String(position.epoch),
+                    "rnnc_batch": String(position.batchInEpoch), "rnnc_step": String(position.step)]
+        let state = try model.optimizerState()
+        var moments: [(String, Tensor)] = []
+        for (i, p) in model.interface.parameters.enumerated() {
+            moments.append(("m.\(p.name)", Tensor(shape: p.shape, data: state.first[i])))
+            moments.append(("v.\(p.name)", Tensor(shape: p.shape, data: state.second[i])))
+        }
+        try Safetensors.write(moments, metadata: meta, to: savePath + ".optim")
+        let weights = zip(model.interface.parameters, try model.parameters()).map { ($0.name, Tensor(shape: $0.shape, data: $1)) }
+        try Safetensors.write(weights, metadata: meta, to: savePath)
+    }
+
+    func appendLog(_ r: EpochRecord) throws {
+        guard let logPath else { return }
+        var bytes = (try? FileBytes.read(logPath)) ?? []
+        let line = "\(r.epoch),\(r.step),\(r.trainLoss),\(r.validLoss.map { String($0) } ?? ""),\(String(format: "%.3f", r.seconds)),\(String(format: "%.1f", r.examplesPerSecond))\n"
+        bytes += Array(line.utf8)
+        try AtomicFile.write(bytes, to: logPath)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
