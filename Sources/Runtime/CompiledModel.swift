@@ -37,6 +37,10 @@ public final class CompiledModel {
     private typealias StateFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?,
                                                 UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, UnsafeMutablePointer<UnsafeMutablePointer<Int>?>?) -> Int32
     private let stateFn: StateFn?
+    private typealias FlagFn = @convention(c) (OpaquePointer?, Int32) -> Void
+    private typealias ResetFn = @convention(c) (OpaquePointer?) -> Void
+    private let statefulFn: FlagFn?
+    private let resetFn: ResetFn?
     private let parameterFn: GradientFn?
 
     /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
@@ -66,6 +70,8 @@ public final class CompiledModel {
         gradientFn = try? symbol("gradient", GradientFn.self)
         trainStepFn = try? symbol("train_step_v", TrainStepFn.self)
         stateFn = try? symbol("optimizer_state", StateFn.self)
+        statefulFn = try? symbol("set_stateful", FlagFn.self)
+        resetFn = try? symbol("reset_state", ResetFn.self)
         parameterFn = try? symbol("parameter", GradientFn.self)
         guard let m = weights.withCString({ create($0) }) else {
             let message = errorFn().map { String(cString: $0) } ?? "unknown error"
@@ -81,6 +87,11 @@ public final class CompiledModel {
     }
 
     public func setThreads(_ n: Int) { threadsFn(model, Int32(n)) }
+
+    /// Stateful calls start every recurrence where the previous call left it (a stream read
+    /// window by window, text generated step by step); `resetState` starts from zero again.
+    public func setStateful(_ on: Bool) { statefulFn?(model, on ? 1 : 0) }
+    public func resetState() { resetFn?(model) }
 
     /// One input of a call: int32 token ids or floats, laid out batch first.
     public enum Buffer {

@@ -161,6 +161,9 @@ public struct CEmitter {
         s += "    size_t train_floats;\n"
         s += "    float *opt_m, *opt_v;     /* optimizer moments, laid out like the parameters */\n"
         s += "    long opt_step;\n"
+        s += "    /* stateful runs: each recurrence starts where the previous call left it */\n"
+        s += "    int stateful, carry_batch;\n"
+        for op in graph.ops { if case .scan = op.kind { s += "    float *carry\(op.results[0].index);\n" } }
         s += "    float *arena;           /* activations of one call, laid out by the memory plan */\n"
         s += "    size_t arena_floats;\n"
         s += "    int threads;\n"
@@ -210,6 +213,7 @@ public struct CEmitter {
         for w in packedWeights { s += "    free(m->pk\(w.index));\n    free(m->pkT\(w.index));\n" }
         for op in plumbing where op.kind == .stackRows { s += "    free(m->gw\(op.results[0].index));\n" }
         s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
+        for op in graph.ops { if case .scan = op.kind { s += "    free(m->carry\(op.results[0].index));\n" } }
         s += "    free(m->arena);\n    free(m);\n}\n\n"
 
         s += """
@@ -354,6 +358,23 @@ public struct CEmitter {
 
     private func emitRun(_ plan: MemoryPlan) -> String {
         var s = ""
+        let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        s += "/* Stateful runs keep each recurrence's final states and start the next call from them\n"
+        s += " * (a text read window by window, or generated one step at a time). The carried states\n"
+        s += " * are zero at first, after NAME_reset_state, and whenever the batch size changes. */\n"
+        s += "static int \(prefix)_prepare_carry(\(prefix)_model *m, int B) {\n"
+        s += "    if (!m->stateful) return 0;\n"
+        s += "    if (m->carry_batch == B) return 0;\n"
+        for op in scans {
+            let i = op.results[0].index
+            s += "    free(m->carry\(i));\n"
+            s += "    if (!(m->carry\(i) = rnnc_alloc_floats((size_t)B * \(scanEmitter.carryWidth(op))))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+            s += "    memset(m->carry\(i), 0, (size_t)B * \(scanEmitter.carryWidth(op)) * sizeof(float));\n"
+        }
+        s += "    m->carry_batch = B;\n    return 0;\n}\n\n"
+        s += "void \(prefix)_set_stateful(\(prefix)_model *m, int on) { m->stateful = on != 0; m->carry_batch = 0; }\n"
+        s += "void \(prefix)_reset_state(\(prefix)_model *m) { m->carry_batch = 0; }\n\n"
         s += "/* Checks a call's sizes, lengths and token ids; 0 or -1 with a message. */\n"
         var checkParams = ["int B", "int T"]
         for p in signature.inputs {
@@ -409,6 +430,7 @@ public struct CEmitter {
         s += "    const int B = batch;\n"
         s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;  /* no input has a time axis */\n    (void)time;\n"
         s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
+        s += "    if (\(prefix)_prepare_carry(m, B) != 0) return -1;\n"
         s += "    /* The arena: \(plan.slots.count) slots shared by values whose lifetimes do not overlap. */\n"
         s += "    size_t need = \(plan.sizeExpression());\n"
         s += """
@@ -469,6 +491,7 @@ public struct CEmitter {
             var args = ["m", "B", "T", "lengths"]
             args += op.operands.map(ptr)
             args += op.results.map(ptr)
+            args.append("m->stateful ? m->carry\(op.results[0].index) : NULL")
             args.append(workspace(op))
             args.append("threads")
             s += scanCall(op, args)
@@ -610,6 +633,11 @@ public struct CEmitter {
         /* Loads a safetensors file with exactly the model's parameters (PyTorch names). */
         \(prefix)_model *\(prefix)_create(const char *weights_path);
         void \(prefix)_destroy(\(prefix)_model *m);
+        /* Stateful runs: each call starts the recurrences where the previous call left them
+         * (for reading a stream window by window, or generating step by step); reset_state
+         * starts again from zero. Off by default: every call starts from zero states. */
+        void \(prefix)_set_stateful(\(prefix)_model *m, int on);
+        void \(prefix)_reset_state(\(prefix)_model *m);
         /* Threads for the following runs; 0 means the OpenMP default (all cores). */
         void \(prefix)_set_threads(\(prefix)_model *m, int threads);
         int \(prefix)_run(\(runParameters().joined(separator: ", ")));

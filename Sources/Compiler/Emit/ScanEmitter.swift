@@ -78,6 +78,12 @@ struct ScanEmitter {
         historyValues(op).reduce(0) { $0 + (graph.type(of: $1).featureCount + 15) / 16 * 16 }
     }
 
+    /// Floats per example of the states a stateful run carries from one call to the next.
+    func carryWidth(_ op: Op) -> Int {
+        let region = op.region!
+        return region.arguments.dropFirst(op.operands.count).reduce(0) { $0 + graph.type(of: $1).featureCount }
+    }
+
     func workspaceWidth(_ op: Op) -> Int {
         layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
     }
@@ -103,6 +109,7 @@ struct ScanEmitter {
         params += op.operands.indices.map { "const float *restrict x\($0)" }
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
+        params.append("float *carry")
         if training { params.append("float *hist") }
         params += ["float *ws", "int threads"]
         let fn = functionName(op) + (training ? "_train" : "")
@@ -113,8 +120,13 @@ struct ScanEmitter {
             s += "    float *\(name) = ws + off; off += (size_t)B * \((floats + 15) / 16 * 16);\n"
         }
         s += "    (void)off;\n"
+        // States start at zero, or, in stateful runs, where the previous call left them.
+        var carryOffset = 0
         for (i, st) in states.enumerated() {
-            s += "    memset(s\(i)_cur, 0, (size_t)B * \(graph.type(of: st).featureCount) * sizeof(float));\n"
+            let w = graph.type(of: st).featureCount
+            s += "    if (carry) memcpy(s\(i)_cur, carry + (size_t)B * \(carryOffset), (size_t)B * \(w) * sizeof(float));\n"
+            s += "    else memset(s\(i)_cur, 0, (size_t)B * \(w) * sizeof(float));\n"
+            carryOffset += w
         }
         s += "    for (int step = 0; step < T; step++) {\n"
         s += "        const int t = \(reverse ? "T - 1 - step" : "step");\n"
@@ -182,8 +194,12 @@ struct ScanEmitter {
             s += "        { float *swap = s\(i)_cur; s\(i)_cur = s\(i)_nxt; s\(i)_nxt = swap; }\n"
         }
         s += "    }\n"
+        carryOffset = 0
         for (i, st) in states.enumerated() {
-            s += "    memcpy(final\(i), s\(i)_cur, (size_t)B * \(graph.type(of: st).featureCount) * sizeof(float));\n"
+            let w = graph.type(of: st).featureCount
+            s += "    memcpy(final\(i), s\(i)_cur, (size_t)B * \(w) * sizeof(float));\n"
+            s += "    if (carry) memcpy(carry + (size_t)B * \(carryOffset), s\(i)_cur, (size_t)B * \(w) * sizeof(float));\n"
+            carryOffset += w
         }
         s += "}\n"
         return s

@@ -124,6 +124,7 @@ extension CEmitter {
         s += "    const int B = batch;\n"
         s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;\n    (void)time;\n"
         s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
+        s += "    if (\(prefix)_prepare_carry(m, B) != 0) return -1;\n"
         let predType = graph.type(of: prediction)
         let lossRows = predType.sequence ? "B * T" : "B"
         if lossSpec.kind == .crossEntropy {
@@ -234,6 +235,8 @@ extension CEmitter {
                 // The training scan takes its history before the workspace and thread count.
                 var a = Array(args.dropLast(2))
                 a += ["hist\(scan.results[0].index)", args[args.count - 2], args[args.count - 1]]
+                // (args end with the carried state, then workspace and threads: the carry
+                // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
             }, workspace: { "ws\($0.results[0].index)" })
         }
