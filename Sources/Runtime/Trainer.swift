@@ -44,8 +44,15 @@ public final class Trainer {
         public var examplesPerSecond: Double
     }
 
+    /// Examples as arrays (shuffled per epoch unless --no-shuffle), or a text as streams
+    /// read in order, window by window, with the state carried between windows.
+    public enum Source {
+        case arrays(TrainingData)
+        case text(train: TextStreams, valid: TextStreams?)
+    }
+
     let model: CompiledModel
-    let data: TrainingData
+    let source: Source
     let settings: TrainingSettings
     let savePath: String
     let logPath: String?
@@ -53,28 +60,60 @@ public final class Trainer {
     public private(set) var position = Position(epoch: 0, batchInEpoch: 0, step: 0)
     public private(set) var history: [EpochRecord] = []
 
-    public init(model: CompiledModel, data: TrainingData, settings: TrainingSettings, savePath: String,
+    public init(model: CompiledModel, source: Source, settings: TrainingSettings, savePath: String,
                 logPath: String?, report: @escaping (String) -> Void) throws {
         guard settings.batch >= 1, settings.epochs >= 0 else { throw FormatError("--batch must be at least 1 and --epochs at least 0") }
         self.model = model
-        self.data = data
+        self.source = source
         self.settings = settings
         self.savePath = savePath
         self.logPath = logPath
         self.report = report
-        if trainCount < settings.batch {
+        if case .arrays(let data) = source, trainCount < settings.batch {
             throw FormatError("the data set has \(data.count) examples, \(trainCount) for training after keeping \(validCount) for validation: too few for a training batch of \(settings.batch)")
         }
+        if case .text = source { model.setStateful(true) }
     }
 
     /// The last part of the examples is kept for validation.
-    var validCount: Int { Int((Double(data.count) * settings.validFraction).rounded(.down)) }
-    var trainCount: Int { data.count - validCount }
-    var batchesPerEpoch: Int { (trainCount + settings.batch - 1) / settings.batch }
+    var validCount: Int {
+        guard case .arrays(let data) = source else { return 0 }
+        return Int((Double(data.count) * settings.validFraction).rounded(.down))
+    }
+    var trainCount: Int {
+        switch source {
+        case .arrays(let data): return data.count - validCount
+        case .text(let train, _): return train.windows * train.streams
+        }
+    }
+    var batchesPerEpoch: Int {
+        switch source {
+        case .arrays: return (trainCount + settings.batch - 1) / settings.batch
+        case .text(let train, _): return train.windows
+        }
+    }
+
+    /// One training step on batch b of the epoch's order; returns its loss and example count.
+    func trainBatch(_ b: Int, order: [Int]) throws -> (loss: Double, examples: Int) {
+        switch source {
+        case .arrays(let data):
+            let indices = Array(order[(b * settings.batch)..<min((b + 1) * settings.batch, order.count)])
+            let batch = data.batch(indices)
+            let loss = try model.trainStep(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets,
+                                           lengths: batch.lengths, optimizer: settings.optimizer)
+            return (loss, indices.count)
+        case .text(let train, _):
+            let (inputs, targets) = train.batch(b)
+            let loss = try model.trainStep(batch: train.streams, time: train.window, inputs: [.ints(inputs)], targets: [.ints(targets)],
+                                           lengths: nil, optimizer: settings.optimizer)
+            return (loss, train.streams)
+        }
+    }
 
     /// The order of training examples in an epoch: derived from the seed and the epoch
     /// alone, so a resumed run sees the same batches.
     func order(epoch: Int) -> [Int] {
+        guard case .arrays = source else { return [] }
         var indices = Array(0..<trainCount)
         guard settings.shuffle else { return indices }
         var rng = SeededGenerator(seed: settings.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
@@ -130,11 +169,11 @@ public final class Trainer {
             let epochStart = Date()
             let order = self.order(epoch: position.epoch)
             var lossSum = 0.0, examples = 0
+            // Streams start every epoch from zero states (a resumed epoch starts there too).
+            model.resetState()
             for b in position.batchInEpoch..<batchesPerEpoch {
-                let indices = Array(order[(b * settings.batch)..<min((b + 1) * settings.batch, order.count)])
-                let batch = data.batch(indices)
-                let loss = try model.trainStep(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets,
-                                               lengths: batch.lengths, optimizer: settings.optimizer)
+                let (loss, count) = try trainBatch(b, order: order)
+                let indices = 0..<count
                 guard loss.isFinite else {
                     throw FormatError("the loss became \(loss) at epoch \(position.epoch + 1), step \(position.step + 1); "
                         + "stopping. The last good checkpoint is \(savePath) (lower --lr or set --clip-norm)")
@@ -172,7 +211,18 @@ public final class Trainer {
 
     /// Mean loss over the validation examples (forward and loss; no update).
     func validationLoss() throws -> Double? {
-        guard validCount > 0 else { return nil }
+        if case .text(_, let valid) = source {
+            guard let valid else { return nil }
+            model.resetState()
+            var sum = 0.0
+            for w in 0..<valid.windows {
+                let (inputs, targets) = valid.batch(w)
+                sum += try model.gradients(batch: valid.streams, time: valid.window, inputs: [.ints(inputs)], targets: [.ints(targets)], lengths: nil).loss
+            }
+            model.resetState()
+            return sum / Double(valid.windows)
+        }
+        guard case .arrays(let data) = source, validCount > 0 else { return nil }
         var sum = 0.0
         var start = trainCount
         while start < data.count {

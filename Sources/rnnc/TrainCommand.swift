@@ -12,7 +12,7 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "A .rnn file (its train { } block gives the defaults) or a compiled model directory.") var model: String
     @Option(help: "Initial weights (default: rnnc init with --seed).") var weights: String?
     @Option(help: "Directory with NAME.npy for every input and target, and optionally lengths.npy.") var npy: String?
-    @Option(help: "Byte-level text (not yet supported: needs truncated BPTT).") var text: String?
+    @Option(help: "Byte-level text for a language model (int[time] input, the next byte as target), read as --batch streams in --bptt windows.") var text: String?
     @Option(help: "A CSV time series (not yet supported).") var csv: String?
     @Option(help: "Where to write the trained weights (and SAVE.optim, the optimizer state).") var save: String
     @Option(help: "Epochs.") var epochs: Int?
@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Learning rate.") var lr: Float?
     @Option(help: "sgd, adam or adamw.") var optimizer: String?
     @Option(name: .customLong("clip-norm"), help: "Clip the gradient norm (clip_grad_norm_).") var clipNorm: Float?
-    @Option(help: "Truncated BPTT window (not yet supported).") var bptt: Int?
+    @Option(help: "Truncated BPTT window for --text (steps back-propagated; the state carries on).") var bptt: Int?
     @Option(help: "Seed for initialization and shuffling.") var seed: UInt64?
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Flag(name: .customLong("no-shuffle"), help: "Take batches in order (then a run equals the PyTorch loop in docs/PYTORCH_LOOP.md step for step).") var noShuffle = false
@@ -30,11 +30,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() {
         guarded {
-            if text != nil || csv != nil {
-                throw ValidationError("--text and --csv are not supported yet by this version of rnnc (they need truncated BPTT and the CSV loader); export arrays and use --npy DIR")
+            if csv != nil {
+                throw ValidationError("--csv is not supported yet by this version of rnnc; export the windows as arrays and use --npy DIR")
             }
-            if bptt != nil { throw ValidationError("--bptt (truncated BPTT) is not supported yet by this version of rnnc") }
-            guard let npy else { throw ValidationError("give the training data with --npy DIR") }
+            guard (npy != nil) != (text != nil) else { throw ValidationError("give the training data with one of --npy DIR or --text FILE") }
             let defaults = try trainBlock()
             let dir = try ModelResolver.compiledDirectory(for: model)
             let interface = try ModelInterface.read(path: try interfacePath(dir))
@@ -56,9 +55,15 @@ struct TrainCommand: ParsableCommand {
             defer { if let temporary { unlink(temporary) } }
             let compiled = try CompiledModel(directory: dir, weights: initial)
             if let threads { compiled.setThreads(threads) }
-            let data = try TrainingData.loadNpyDirectory(npy, interface: interface)
+            let source: Trainer.Source
+            if let npy {
+                if bptt != nil { throw ValidationError("--bptt applies to --text streams") }
+                source = .arrays(try TrainingData.loadNpyDirectory(npy, interface: interface))
+            } else {
+                source = try textSource(text!, interface: interface, settings: settings, window: bptt ?? defaults.number("bptt").map { Int($0) } ?? 128)
+            }
             let interactive = isatty(STDERR_FILENO) != 0
-            let trainer = try Trainer(model: compiled, data: data, settings: settings, savePath: save, logPath: log) { line in
+            let trainer = try Trainer(model: compiled, source: source, settings: settings, savePath: save, logPath: log) { line in
                 // A live progress line on a terminal; epoch summaries only in logs.
                 if line.hasPrefix("\r") && !line.hasSuffix("\n") && !interactive { return }
                 FileHandle.standardError.write(Data((interactive ? line : line.replacingOccurrences(of: "\r", with: "")).utf8))
@@ -68,15 +73,41 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// A byte-level language model's text: the last --valid-fraction for validation.
+    func textSource(_ file: String, interface: ModelInterface, settings: TrainingSettings, window: Int) throws -> Trainer.Source {
+        guard interface.inputs.count == 1, interface.targets.count == 1, interface.inputs[0].isInt, interface.inputs[0].hasTime,
+              interface.targets[0].isInt, interface.targets[0].hasTime else {
+            throw ValidationError("--text trains a byte-level language model: one int[time] input and one int[time] target (model '\(interface.model)' has other inputs or targets)")
+        }
+        if let vocab = interface.inputs[0].vocab, vocab < 256 {
+            throw ValidationError("--text feeds bytes (0...255) but input '\(interface.inputs[0].name)' has a vocabulary of \(vocab)")
+        }
+        let bytes = try FileBytes.read(file)
+        let validBytes = Int(Double(bytes.count) * settings.validFraction)
+        let train = try TextStreams(bytes: Array(bytes.prefix(bytes.count - validBytes)), streams: settings.batch, window: window, file: file, role: "training")
+        var valid: TextStreams?
+        if validBytes > 0 {
+            let tail = Array(bytes.suffix(validBytes))
+            let streams = max(1, min(settings.batch, (tail.count - 1) / window))
+            valid = try TextStreams(bytes: tail, streams: streams, window: window, file: file, role: "validation")
+        }
+        return .text(train: train, valid: valid)
+    }
+
     /// The model's `train { }` settings, when MODEL is a .rnn file.
-    func trainBlock() throws -> [String: TrainValue] {
+    func trainBlock() throws -> TrainBlock {
+        TrainBlock(values: try trainValues())
+    }
+
+    func trainValues() throws -> [String: TrainValue] {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model, isDirectory: &isDir), !isDir.boolValue else { return [:] }
         return try Compilation(path: model, optimize: false).signature.train
     }
 
-    func makeSettings(_ block: [String: TrainValue]) throws -> TrainingSettings {
-        func number(_ key: String) -> Double? { if case .number(let v)? = block[key] { return v } else { return nil } }
+    func makeSettings(_ train: TrainBlock) throws -> TrainingSettings {
+        let block = train.values
+        let number = train.number
         // The optimizer: flags over the train block over Adam(lr=0.001).
         var kind = CompiledModel.Optimizer.Kind.adam
         var o = CompiledModel.Optimizer(kind: .adam, lr: 0.001)
@@ -127,4 +158,10 @@ struct TrainCommand: ParsableCommand {
         guard o.lr > 0 else { throw ValidationError("--lr must be positive") }
         return settings
     }
+}
+
+/// The settings of a model's `train { }` block.
+struct TrainBlock {
+    var values: [String: TrainValue]
+    func number(_ key: String) -> Double? { if case .number(let v)? = values[key] { return v } else { return nil } }
 }

@@ -1,0 +1,85 @@
+import Compiler
+import Foundation
+import Runtime
+import XCTest
+
+/// Stateful runs (the state carried between calls), truncated BPTT on text, and sampling.
+final class StreamTests: XCTestCase {
+    var work = ""
+    override func setUp() { work = TestSupport.temporaryDirectory("stream") }
+
+    func tinyLM() throws -> String {
+        let model = "\(work)/lm.rnn"
+        try """
+        model lm {
+            input  chars: int[time]
+            target next:  int[time]
+            emb    = embedding(chars, vocab=256, dim=8)
+            hidden = lstm(emb, hidden=24, layers=2)
+            logits = dense(hidden, units=256)
+            output probs = softmax(logits)
+            loss cross_entropy(logits, next)
+            train {
+                optimizer = adam(lr=0.01)
+                batch = 4
+                bptt = 16
+                epochs = 2
+            }
+        }
+        """.write(toFile: model, atomically: true, encoding: .utf8)
+        return model
+    }
+
+    func testAStatefulRunContinuesWhereTheLastCallEnded() throws {
+        let model = try tinyLM()
+        let dir = try TestSupport.compile(model)
+        let interface = try ModelInterface.read(path: "\(dir)/lm.json")
+        try Safetensors.write(Initializer.initialize(interface, seed: 4), metadata: [:], to: "\(work)/w.safetensors")
+        let m = try CompiledModel(directory: dir, weights: "\(work)/w.safetensors")
+        let ids: [Int32] = (0..<(2 * 10)).map { Int32(($0 * 31 + 7) % 256) }
+        let whole = try m.run(batch: 2, time: 10, inputs: [.ints(ids)], lengths: nil)[0].values
+        // The same sequences in two halves, the state carried across.
+        m.setStateful(true)
+        var halves: [[Int32]] = [[], []]
+        for b in 0..<2 { halves[0] += ids[(b * 10)..<(b * 10 + 4)]; halves[1] += ids[(b * 10 + 4)..<(b * 10 + 10)] }
+        let first = try m.run(batch: 2, time: 4, inputs: [.ints(halves[0])], lengths: nil)[0].values
+        let second = try m.run(batch: 2, time: 6, inputs: [.ints(halves[1])], lengths: nil)[0].values
+        var joined: [Float] = []
+        for b in 0..<2 { joined += first[(b * 4 * 256)..<((b + 1) * 4 * 256)]; joined += second[(b * 6 * 256)..<((b + 1) * 6 * 256)] }
+        XCTAssertLessThanOrEqual(TestSupport.maxAbsDifference(whole, joined), 1e-6)
+        // And reset starts from zero again.
+        m.resetState()
+        let again = try m.run(batch: 2, time: 4, inputs: [.ints(halves[0])], lengths: nil)[0].values
+        XCTAssertEqual(again, first)
+    }
+
+    func testTextTrainingLearnsAndGenerationIsReproducible() throws {
+        let model = try tinyLM()
+        let text = Array(try FileBytes.read(TestSupport.path("data/shakespeare_tragedies.txt")).prefix(6000))
+        try AtomicFile.write(text, to: "\(work)/t.txt")
+        let save = "\(work)/lm.safetensors"
+        let r = TestSupport.runCLI(["train", model, "--text", "\(work)/t.txt", "--save", save, "--valid-fraction", "0.1",
+                                    "--log", "\(work)/log.csv", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let logLines = try String(contentsOfFile: "\(work)/log.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let losses = logLines.map { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { Double($0[2])! }
+        XCTAssertEqual(losses.count, 2)
+        XCTAssertLessThan(losses[1], losses[0], "the training loss falls")
+        XCTAssertLessThan(losses[1], log(256.0), "better than uniform over bytes")
+        let g1 = TestSupport.runCLI(["generate", model, "--weights", save, "--prime", "KING.", "--length", "50", "--seed", "9"])
+        let g2 = TestSupport.runCLI(["generate", model, "--weights", save, "--prime", "KING.", "--length", "50", "--seed", "9"])
+        XCTAssertEqual(g1.status, 0, g1.err)
+        XCTAssertEqual(g1.out, g2.out, "the same seed gives the same text")
+        XCTAssertTrue(g1.out.hasPrefix("KING."))
+        XCTAssertEqual(g1.out.utf8.count, 5 + 50 + 1)
+    }
+
+    func testTextShorterThanOneWindowIsAnError() throws {
+        let model = try tinyLM()
+        try AtomicFile.write(Array("To be, or not".utf8), to: "\(work)/short.txt")
+        let r = TestSupport.runCLI(["train", model, "--text", "\(work)/short.txt", "--save", "\(work)/x.safetensors"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.err.contains("too short"), r.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(work)/x.safetensors"))
+    }
+}
