@@ -236,10 +236,9 @@ static inline void rnnc_pack_weights_transposed(const float *restrict W, int N, 
     }
 }
 
-/* dW [N, K] += dY^T X, summed over M rows: the weight gradient of y = x W^T for every
- * row (every step of a sequence) in one pass. Threads split the rows of dW. */
-static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
-                                        int ldx, float *restrict dW, int threads) {
+/* dW [N, K] += dY^T X for small products, row by row (threads split the rows of dW). */
+static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
+                                             int ldx, float *restrict dW, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static) if ((double)M * N * K > 65536.0)
     for (int n0 = 0; n0 < N; n0 += 4) {
         int n1 = n0 + 4 < N ? n0 + 4 : N;
@@ -253,6 +252,44 @@ static inline void rnnc_weight_gradient(int M, int N, int K, const float *restri
             }
         }
     }
+}
+
+/* dW [N, K] += dY^T X, summed over M rows: the weight gradient of y = x W^T for every row
+ * (every step of a sequence) at once. Large ones run on the forward product's kernel:
+ * dY is transposed to [N, M] and X packed as the [K, M] "weights", so dW = dY^T (X^T)^T
+ * is one packed, register-blocked product. The two scratch copies are made once per call
+ * (per weight and training step), not per time step. */
+static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
+                                        int ldx, float *restrict dW, int threads) {
+    if ((double)M * N * K < 4.0e6) { rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads); return; }
+    float *dyt = rnnc_alloc_floats((size_t)N * M);
+    float *xt = rnnc_alloc_floats(rnnc_packed_size(K, M));
+    if (!dyt || !xt) {
+        free(dyt);
+        free(xt);
+        rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads);
+        return;
+    }
+    /* Transpose dY in tiles, so both sides are read and written a cache line at a time. */
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int m0 = 0; m0 < M; m0 += 32)
+        for (int n0 = 0; n0 < N; n0 += 32)
+            for (int m = m0; m < m0 + 32 && m < M; m++)
+                for (int n = n0; n < n0 + 32 && n < N; n++) dyt[(size_t)n * M + m] = dY[(size_t)m * ldy + n];
+    /* Pack X^T: panel p holds rows k of X^T, i.e. columns of X, for NR values of k. */
+    int panels = (K + RNNC_NR - 1) / RNNC_NR;
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int p = 0; p < panels; p++) {
+        float *restrict dst = xt + (size_t)p * M * RNNC_NR;
+        for (int m = 0; m < M; m++)
+            for (int i = 0; i < RNNC_NR; i++) {
+                int k = p * RNNC_NR + i;
+                dst[(size_t)m * RNNC_NR + i] = k < K ? X[(size_t)m * ldx + k] : 0.0f;
+            }
+    }
+    rnnc_gemm_ex(N, K, M, dyt, M, xt, NULL, dW, K, 1, threads);
+    free(dyt);
+    free(xt);
 }
 
 /* db [N] += column sums of dY [M, N]. */

@@ -1,0 +1,76 @@
+import CKernels
+import XCTest
+
+/// The hand-written kernels against plain double-precision loops, on shapes that exercise
+/// every path: full and edge row tiles, full and narrow column panels, both product paths.
+final class KernelTests: XCTestCase {
+    func values(_ n: Int, seed: UInt32) -> [Float] {
+        var s = seed
+        return (0..<n).map { _ in
+            s = s &* 1_664_525 &+ 1_013_904_223
+            return Float(Int(s >> 9) % 2001 - 1000) / 1000
+        }
+    }
+
+    func testPackedProductMatchesAPlainLoop() {
+        for (m, n, k) in [(1, 1, 1), (7, 13, 5), (32, 1024, 64), (33, 49, 17), (200, 100, 70)] {
+            let a = values(m * k, seed: 1), w = values(n * k, seed: 2), bias = values(n, seed: 3)
+            var packed = [Float](repeating: 0, count: rnnc_packed_size(Int32(n), Int32(k)))
+            rnnc_pack_weights(w, Int32(n), Int32(k), &packed)
+            var c = [Float](repeating: 0, count: m * n)
+            rnnc_gemm(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, bias, &c, Int32(n), 2)
+            var err: Double = 0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var acc = Double(bias[j])
+                    for q in 0..<k { acc += Double(a[i * k + q]) * Double(w[j * k + q]) }
+                    err = max(err, abs(acc - Double(c[i * n + j])))
+                }
+            }
+            XCTAssertLessThan(err, 1e-4, "\(m)x\(n)x\(k)")
+        }
+    }
+
+    func testWeightGradientMatchesAPlainLoopOnBothPaths() {
+        for (m, n, k) in [(10, 8, 6), (1000, 100, 64), (777, 130, 49)] {   // row path, then the product path
+            let dy = values(m * n, seed: 4), x = values(m * k, seed: 5)
+            var dw = values(n * k, seed: 6)
+            let start = dw
+            rnnc_weight_gradient(Int32(m), Int32(n), Int32(k), dy, Int32(n), x, Int32(k), &dw, 2)
+            var err: Double = 0
+            for i in 0..<n {
+                for j in 0..<k {
+                    // Float sums of m products differ from the exact one by a few ulp of
+                    // the sum of the terms' magnitudes: that is the scale to hold them to.
+                    var acc = Double(start[i * k + j]), scale = abs(Double(start[i * k + j]))
+                    for r in 0..<m {
+                        let term = Double(dy[r * n + i]) * Double(x[r * k + j])
+                        acc += term
+                        scale += abs(term)
+                    }
+                    err = max(err, abs(acc - Double(dw[i * k + j])) / max(1, scale))
+                }
+            }
+            XCTAssertLessThan(err, 1e-6, "\(m)x\(n)x\(k)")
+        }
+    }
+
+    func testVectorizedMathIsWithinTwoUlpAndKeepsSpecialValues() {
+        var worst: Double = 0
+        var x: Float = -30
+        while x < 30 {
+            let exact = Foundation.tanh(Double(x))
+            worst = max(worst, abs(Double(rnnc_tanhf(x)) - exact) / max(abs(exact), 1e-30))
+            let s = 1 / (1 + Foundation.exp(-Double(x)))
+            worst = max(worst, abs(Double(rnnc_sigmoidf(x)) - s) / s)
+            x += 0.001
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(rnnc_expf(100), .infinity)
+        XCTAssertEqual(rnnc_expf(-200), 0)
+        XCTAssertTrue(rnnc_tanhf(.nan).isNaN)
+        XCTAssertEqual(rnnc_tanhf(-0.0).sign, .minus)
+    }
+}
+
+import Foundation
