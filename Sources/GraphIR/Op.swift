@@ -25,6 +25,7 @@ public enum OpKind: Sendable, Hashable {
     case last                          // each example's last valid step of a sequence
     case concat                        // along the last axis
     case softmax                       // over the last axis
+    case dropout(rate: Double)         // training: zero with probability rate, scale the rest by 1/(1-rate); inference: identity
 
     // Per-step matrix-vector product (batched: a matrix-matrix product over the batch).
     case matvec                        // (W [N,K], v [B,K]) -> [B,N]
@@ -50,6 +51,7 @@ public enum OpKind: Sendable, Hashable {
         case .last: return "last"
         case .concat: return "concat"
         case .softmax: return "softmax"
+        case .dropout: return "dropout"
         case .matvec: return "matvec"
         case .slice: return "slice"
         case .add: return "add"

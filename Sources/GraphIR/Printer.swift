@@ -23,6 +23,7 @@ public struct Printer {
         case .constant(let v): line += " \(formatNumber(v))"
         case .paramChunk(let i, let n): line += "[\(i)/\(n)]"
         case .slice(let offset, let size): line += "[\(offset)..<\(offset + size)]"
+        case .dropout(let rate): line += "(\(rate))"
         default: break
         }
         if !op.operands.isEmpty { line += " " + op.operands.map(\.description).joined(separator: ", ") }

@@ -48,7 +48,7 @@ public struct Verifier {
         let arity: Int?
         switch op.kind {
         case .input, .param, .constant: arity = 0
-        case .paramChunk, .last, .softmax, .neg, .tanh, .sigmoid, .relu, .exp, .log: arity = 1
+        case .paramChunk, .last, .softmax, .dropout, .neg, .tanh, .sigmoid, .relu, .exp, .log: arity = 1
         case .slice: arity = 1
         case .embedding, .matvec, .add, .sub, .mul, .div, .concat: arity = 2
         case .linear(let bias): arity = bias ? 3 : 2

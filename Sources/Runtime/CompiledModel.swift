@@ -40,6 +40,9 @@ public final class CompiledModel {
     private typealias FlagFn = @convention(c) (OpaquePointer?, Int32) -> Void
     private typealias ResetFn = @convention(c) (OpaquePointer?) -> Void
     private let statefulFn: FlagFn?
+    private let dropoutFn: FlagFn?
+    private typealias RngFn = @convention(c) (OpaquePointer?) -> UnsafeMutablePointer<UInt64>?
+    private let rngFn: RngFn?
     private let resetFn: ResetFn?
     private let parameterFn: GradientFn?
 
@@ -71,6 +74,8 @@ public final class CompiledModel {
         trainStepFn = try? symbol("train_step_v", TrainStepFn.self)
         stateFn = try? symbol("optimizer_state", StateFn.self)
         statefulFn = try? symbol("set_stateful", FlagFn.self)
+        dropoutFn = try? symbol("set_dropout", FlagFn.self)
+        rngFn = try? symbol("rng_state", RngFn.self)
         resetFn = try? symbol("reset_state", ResetFn.self)
         parameterFn = try? symbol("parameter", GradientFn.self)
         guard let m = weights.withCString({ create($0) }) else {
@@ -92,6 +97,15 @@ public final class CompiledModel {
     /// window by window, text generated step by step); `resetState` starts from zero again.
     public func setStateful(_ on: Bool) { statefulFn?(model, on ? 1 : 0) }
     public func resetState() { resetFn?(model) }
+
+    /// Whether training steps apply the model's dropout (on by default; off to evaluate).
+    public func setDropout(_ on: Bool) { dropoutFn?(model, on ? 1 : 0) }
+
+    /// The state of dropout's random generator, for seeding and checkpoints.
+    public var randomState: UInt64 {
+        get { rngFn?(model)?.pointee ?? 0 }
+        set { rngFn?(model)?.pointee = newValue }
+    }
 
     /// One input of a call: int32 token ids or floats, laid out batch first.
     public enum Buffer {

@@ -73,6 +73,8 @@ public final class Trainer {
             throw FormatError("the data set has \(data.count) examples, \(trainCount) for training after keeping \(validCount) for validation: too few for a training batch of \(settings.batch)")
         }
         if case .text = source { model.setStateful(true) }
+        // Dropout's generator starts from the seed, so runs are reproducible.
+        model.randomState = settings.seed &* 0x9E37_79B9_7F4A_7C15 | 1
     }
 
     /// The last part of the examples is kept for validation.
@@ -151,6 +153,7 @@ public final class Trainer {
             second.append(b.data)
         }
         try model.setOptimizerState(first: first, second: second, step: p.step)
+        if let rng = weights.metadata["rnnc_rng"].flatMap({ UInt64($0) }) { model.randomState = rng }
         self.position = p
         report("resuming at epoch \(p.epoch + 1), batch \(p.batchInEpoch + 1) (step \(p.step))")
     }
@@ -210,7 +213,10 @@ public final class Trainer {
     }
 
     /// Mean loss over the validation examples (forward and loss; no update).
+    /// Validation runs in evaluation mode: no dropout.
     func validationLoss() throws -> Double? {
+        model.setDropout(false)
+        defer { model.setDropout(true) }
         if case .text(_, let valid) = source {
             guard let valid else { return nil }
             model.resetState()
@@ -238,7 +244,8 @@ public final class Trainer {
     /// Writes SAVE.optim, then SAVE; each atomically. Both record the position.
     func checkpoint() throws {
         let meta = ["rnnc_model": model.interface.model, "rnnc_epoch": String(position.epoch),
-                    "rnnc_batch": String(position.batchInEpoch), "rnnc_step": String(position.step)]
+                    "rnnc_batch": String(position.batchInEpoch), "rnnc_step": String(position.step),
+                    "rnnc_rng": String(model.randomState)]
         let state = try model.optimizerState()
         var moments: [(String, Tensor)] = []
         for (i, p) in model.interface.parameters.enumerated() {

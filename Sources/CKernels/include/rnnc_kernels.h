@@ -443,6 +443,25 @@ static inline void rnnc_concat_rows(int rows, const float *restrict a, size_t sa
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Dropout (training only)                                                               */
+
+/* y = x * scale where scale is 0 with probability `rate` and 1 / (1 - rate) otherwise (the
+ * inverted dropout of nn.Dropout); the scales are kept for the backward pass. The random
+ * numbers come from a xorshift64* generator whose state the model keeps and checkpoints. */
+static inline void rnnc_dropout_forward(size_t n, const float *restrict x, float *restrict y, float *restrict scale,
+                                        float rate, uint64_t *state) {
+    uint64_t s = *state ? *state : 0x9E3779B97F4A7C15ull;
+    float keep = 1.0f / (1.0f - rate);
+    for (size_t i = 0; i < n; i++) {
+        s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+        float u = (float)((s * 0x2545F4914F6CDD1Dull) >> 40) * (1.0f / 16777216.0f);
+        scale[i] = u < rate ? 0.0f : keep;
+        y[i] = x[i] * scale[i];
+    }
+    *state = s;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Optimizers, as torch.optim's single-tensor (foreach=False) loops                      */
 
 /* Settings of one training step (also declared, identically, in every NAME.h).

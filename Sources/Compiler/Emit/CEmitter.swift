@@ -163,6 +163,8 @@ public struct CEmitter {
         s += "    long opt_step;\n"
         s += "    /* stateful runs: each recurrence starts where the previous call left it */\n"
         s += "    int stateful, carry_batch;\n"
+        s += "    int dropout_on;           /* training applies dropout (on by default) */\n"
+        s += "    uint64_t rng;             /* dropout's generator */\n"
         for op in graph.ops { if case .scan = op.kind { s += "    float *carry\(op.results[0].index);\n" } }
         s += "    float *arena;           /* activations of one call, laid out by the memory plan */\n"
         s += "    size_t arena_floats;\n"
@@ -299,6 +301,8 @@ public struct CEmitter {
         #else
             m->threads = 1;
         #endif
+            m->dropout_on = 1;
+            m->rng = 0x9E3779B97F4A7C15ull;
             return m;
         fail:
             rnnc_st_close(&file);
@@ -374,7 +378,11 @@ public struct CEmitter {
         }
         s += "    m->carry_batch = B;\n    return 0;\n}\n\n"
         s += "void \(prefix)_set_stateful(\(prefix)_model *m, int on) { m->stateful = on != 0; m->carry_batch = 0; }\n"
-        s += "void \(prefix)_reset_state(\(prefix)_model *m) { m->carry_batch = 0; }\n\n"
+        s += "void \(prefix)_reset_state(\(prefix)_model *m) { m->carry_batch = 0; }\n"
+        s += "/* Dropout in training steps (on by default; off for evaluation and gradient checks). */\n"
+        s += "void \(prefix)_set_dropout(\(prefix)_model *m, int on) { m->dropout_on = on != 0; }\n"
+        s += "/* Dropout's random generator state: seed it, or save and restore it in checkpoints. */\n"
+        s += "uint64_t *\(prefix)_rng_state(\(prefix)_model *m) { return &m->rng; }\n\n"
         s += "/* Checks a call's sizes, lengths and token ids; 0 or -1 with a message. */\n"
         var checkParams = ["int B", "int T"]
         for p in signature.inputs {
@@ -467,7 +475,7 @@ public struct CEmitter {
     /// The C for one top-level op of the forward pass (shared by inference and training).
     /// `ptr` says where values live; `scanCall` writes the call of a recurrence.
     func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
-                       workspace: (Op) -> String) -> String {
+                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil) -> String {
         switch op.kind {
         case .input, .param, .paramChunk, .stackRows, .constant:
             return ""
@@ -502,6 +510,14 @@ public struct CEmitter {
             s += "    rnnc_concat_rows(\(rows), \(ptr(op.operands[0])), \(a.width), \(a.width), \(ptr(op.operands[1])), \(b.width), \(b.width), \(ptr(r!)), \(rt!.width));\n"
         case .softmax:
             s += "    rnnc_softmax_rows(\(rows), \(rt!.width), \(ptr(op.operands[0])), \(rt!.width), \(ptr(r!)), \(rt!.width), threads);\n"
+        case .dropout(let rate):
+            let n = "(size_t)\(rows) * \(rt!.width)"
+            if let mask = dropoutMask {
+                s += "    if (m->dropout_on) rnnc_dropout_forward(\(n), \(ptr(op.operands[0])), \(ptr(r!)), \(mask(r!)), \(CNames.floatLiteral(rate)), &m->rng);\n"
+                s += "    else { memcpy(\(ptr(r!)), \(ptr(op.operands[0])), \(n) * sizeof(float)); for (size_t i = 0; i < \(n); i++) \(mask(r!))[i] = 1.0f; }\n"
+            } else {
+                s += "    memcpy(\(ptr(r!)), \(ptr(op.operands[0])), \(n) * sizeof(float));  /* dropout is off in inference */\n"
+            }
         case .fused:
             let region = op.region!
             let width = graph.type(of: region.ops.last!.results[0])
@@ -638,6 +654,9 @@ public struct CEmitter {
          * starts again from zero. Off by default: every call starts from zero states. */
         void \(prefix)_set_stateful(\(prefix)_model *m, int on);
         void \(prefix)_reset_state(\(prefix)_model *m);
+        /* Dropout in training (on by default) and its generator's state (for seeds and checkpoints). */
+        void \(prefix)_set_dropout(\(prefix)_model *m, int on);
+        uint64_t *\(prefix)_rng_state(\(prefix)_model *m);
         /* Threads for the following runs; 0 means the OpenMP default (all cores). */
         void \(prefix)_set_threads(\(prefix)_model *m, int threads);
         int \(prefix)_run(\(runParameters().joined(separator: ", ")));

@@ -425,16 +425,13 @@ final class ModelLowering {
                 current = outputs[0]
             }
             if dropout > 0, layer < layers - 1 {
-                // Dropout between layers is a training-time op; inference passes values through.
-                builder.graph.setName("\(name)_l\(layer)_out", for: current)
+                // As nn.LSTM / nn.GRU: on every layer's output but the last, in training only.
+                current = builder.emit(.dropout(rate: dropout), [current], builder.graph.type(of: current),
+                                       name: "\(name)_l\(layer)_dropped", source: src, label: "training only")
             }
         }
-        if dropout > 0 { dropouts[name] = dropout }
         return ModelValue(id: current, finalStates: finals)
     }
-
-    /// Dropout probabilities of recurrent layers, for training.
-    private(set) var dropouts: [String: Double] = [:]
 
     static func range(of stmt: ModelDecl.Statement) -> SourceRange {
         switch stmt {

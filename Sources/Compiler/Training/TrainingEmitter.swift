@@ -183,6 +183,7 @@ extension CEmitter {
         // Inputs are read in place; a recurrence reading one directly still writes its gradient.
         for op in graph.ops { if case .input = op.kind { pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
         pieces.append(("valid", "rnnc_round16((size_t)B * T)"))
+        for op in graph.ops { if case .dropout = op.kind { pieces.append(("mask\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
@@ -238,7 +239,7 @@ extension CEmitter {
                 // (args end with the carried state, then workspace and threads: the carry
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
-            }, workspace: { "ws\($0.results[0].index)" })
+            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" })
         }
         // Loss.
         s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
@@ -382,6 +383,9 @@ extension CEmitter {
             s += "        const float *y = v\(r.index) + i * \(w), *gy = g\(r.index) + i * \(w);\n"
             s += "        float dot = 0.0f;\n        for (int j = 0; j < \(w); j++) dot += gy[j] * y[j];\n"
             s += "        for (int j = 0; j < \(w); j++) g\(x.index)[i * \(w) + j] += y[j] * (gy[j] - dot);\n    }\n"
+        case .dropout:
+            let x = op.operands[0]
+            s += "    for (size_t i = 0; i < (size_t)\(rows) * \(rt.width); i++) g\(x.index)[i] += g\(r.index)[i] * mask\(r.index)[i];\n"
         case .last:
             let seq = op.operands[0]
             let f = rt.featureCount

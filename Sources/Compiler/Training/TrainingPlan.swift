@@ -65,6 +65,8 @@ public struct TrainingPlan {
             return "\(d(op.operands[0])) += \(r) * (\(d(r)) - sum(\(d(r)) * \(r)))"
         case .last:
             return "\(d(op.operands[0]))[each example's last valid step] += \(d(r))"
+        case .dropout:
+            return "\(d(op.operands[0])) += \(d(r)) * the forward's mask (0 or 1/(1-rate))"
         case .fused:
             return "\(FusedBackwardEmitter(graph: graph).functionName(op))(\(op.operands.map(\.description).joined(separator: ", ")); \(op.results.map { d($0) }.joined(separator: ", ")))  # recompute, then \(op.region!.ops.filter { $0.kind.isElementwise }.count) rules of the derivative table in reverse"
         case .scan(let reverse):
