@@ -40,6 +40,9 @@ public final class Trainer {
         public var step: Int
         public var trainLoss: Double
         public var validLoss: Double?
+        /// For classifiers (a cross-entropy loss): the share of valid positions whose
+        /// likeliest class is the label.
+        public var validAccuracy: Double?
         public var seconds: Double
         public var examplesPerSecond: Double
     }
@@ -165,7 +168,7 @@ public final class Trainer {
         let previous = signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, previous) }
         if position.epoch == 0 && position.batchInEpoch == 0, let logPath {
-            try AtomicFile.write(Array("epoch,step,train_loss,valid_loss,seconds,examples_per_second\n".utf8), to: logPath)
+            try AtomicFile.write(Array("epoch,step,train_loss,valid_loss,valid_accuracy,seconds,examples_per_second\n".utf8), to: logPath)
         }
         let start = Date()
         while position.epoch < settings.epochs {
@@ -195,10 +198,11 @@ public final class Trainer {
                     return false
                 }
             }
-            let validLoss = try validationLoss()
+            let (validLoss, validAccuracy) = try validation()
             let seconds = Date().timeIntervalSince(epochStart)
             let record = EpochRecord(epoch: position.epoch + 1, step: position.step, trainLoss: lossSum / Double(max(examples, 1)),
-                                     validLoss: validLoss, seconds: seconds, examplesPerSecond: Double(examples) / max(seconds, 1e-9))
+                                     validLoss: validLoss, validAccuracy: validAccuracy, seconds: seconds,
+                                     examplesPerSecond: Double(examples) / max(seconds, 1e-9))
             history.append(record)
             position.epoch += 1
             position.batchInEpoch = 0
@@ -206,6 +210,7 @@ public final class Trainer {
             try appendLog(record)
             report("\repoch \(record.epoch)/\(settings.epochs)  train loss \(String(format: "%.4f", record.trainLoss))"
                 + (validLoss.map { "  valid loss \(String(format: "%.4f", $0))" } ?? "")
+                + (validAccuracy.map { "  valid accuracy \(String(format: "%.2f%%", $0 * 100))" } ?? "")
                 + "  \(String(format: "%.1f", seconds)) s  \(String(format: "%.0f", record.examplesPerSecond)) examples/s\n")
         }
         report("trained \(settings.epochs) epochs, \(position.step) steps in \(Self.duration(Date().timeIntervalSince(start))); weights in \(savePath)\n")
@@ -213,22 +218,62 @@ public final class Trainer {
     }
 
     /// Mean loss over the validation examples (forward and loss; no update).
-    /// Validation runs in evaluation mode: no dropout.
-    func validationLoss() throws -> Double? {
+    /// The output that scores the classes of a cross-entropy loss (probabilities or logits,
+    /// one row of `classes` per labelled position), if the model has one.
+    var classScores: Int? {
+        let classes = model.interface.lossClasses
+        guard classes > 0, let target = model.interface.targets.first, target.isInt else { return nil }
+        return model.interface.outputs.firstIndex { $0.features == [classes] && $0.hasTime == target.hasTime }
+    }
+
+    /// Correct and counted positions of one batch: the argmax of the scores against labels.
+    func accuracy(batch: Int, time: Int, inputs: [CompiledModel.Buffer], labels: CompiledModel.Buffer, lengths: [Int32]?,
+                  output: Int) throws -> (correct: Int, total: Int) {
+        guard case .ints(let y) = labels else { return (0, 0) }
+        let scores = try model.run(batch: batch, time: time, inputs: inputs, lengths: lengths)[output].values
+        let classes = model.interface.lossClasses
+        let steps = y.count / batch
+        var correct = 0, total = 0
+        for b in 0..<batch {
+            for t in 0..<steps where lengths == nil || steps == 1 || t < Int(lengths![b]) {
+                let row = (b * steps + t) * classes
+                var best = 0
+                for c in 1..<classes where scores[row + c] > scores[row + best] { best = c }
+                if best == Int(y[b * steps + t]) { correct += 1 }
+                total += 1
+            }
+        }
+        return (correct, total)
+    }
+
+    /// Validation runs in evaluation mode (no dropout): the mean loss, and the accuracy for
+    /// classifiers.
+    func validation() throws -> (loss: Double?, accuracy: Double?) {
         model.setDropout(false)
         defer { model.setDropout(true) }
+        let scoring = classScores
+        var correct = 0, total = 0
         if case .text(_, let valid) = source {
-            guard let valid else { return nil }
-            model.resetState()
+            guard let valid else { return (nil, nil) }
             var sum = 0.0
+            model.resetState()
             for w in 0..<valid.windows {
                 let (inputs, targets) = valid.batch(w)
                 sum += try model.gradients(batch: valid.streams, time: valid.window, inputs: [.ints(inputs)], targets: [.ints(targets)], lengths: nil).loss
             }
+            if let scoring {
+                model.resetState()
+                for w in 0..<valid.windows {
+                    let (inputs, targets) = valid.batch(w)
+                    let r = try accuracy(batch: valid.streams, time: valid.window, inputs: [.ints(inputs)], labels: .ints(targets), lengths: nil, output: scoring)
+                    correct += r.correct
+                    total += r.total
+                }
+            }
             model.resetState()
-            return sum / Double(valid.windows)
+            return (sum / Double(valid.windows), total > 0 ? Double(correct) / Double(total) : nil)
         }
-        guard case .arrays(let data) = source, validCount > 0 else { return nil }
+        guard case .arrays(let data) = source, validCount > 0 else { return (nil, nil) }
         var sum = 0.0
         var start = trainCount
         while start < data.count {
@@ -236,9 +281,14 @@ public final class Trainer {
             let batch = data.batch(indices)
             let result = try model.gradients(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets, lengths: batch.lengths)
             sum += result.loss * Double(indices.count)
+            if let scoring, let labels = batch.targets.first {
+                let r = try accuracy(batch: indices.count, time: data.time, inputs: batch.inputs, labels: labels, lengths: batch.lengths, output: scoring)
+                correct += r.correct
+                total += r.total
+            }
             start += settings.batch
         }
-        return sum / Double(validCount)
+        return (sum / Double(validCount), total > 0 ? Double(correct) / Double(total) : nil)
     }
 
     /// Writes SAVE.optim, then SAVE; each atomically. Both record the position.
@@ -260,7 +310,7 @@ public final class Trainer {
     func appendLog(_ r: EpochRecord) throws {
         guard let logPath else { return }
         var bytes = (try? FileBytes.read(logPath)) ?? []
-        let line = "\(r.epoch),\(r.step),\(r.trainLoss),\(r.validLoss.map { String($0) } ?? ""),\(String(format: "%.3f", r.seconds)),\(String(format: "%.1f", r.examplesPerSecond))\n"
+        let line = "\(r.epoch),\(r.step),\(r.trainLoss),\(r.validLoss.map { String($0) } ?? ""),\(r.validAccuracy.map { String($0) } ?? ""),\(String(format: "%.3f", r.seconds)),\(String(format: "%.1f", r.examplesPerSecond))\n"
         bytes += Array(line.utf8)
         try AtomicFile.write(bytes, to: logPath)
     }

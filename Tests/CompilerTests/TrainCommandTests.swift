@@ -95,6 +95,36 @@ final class TrainCommandTests: XCTestCase {
         for (name, t) in a.tensors { XCTAssertEqual(t.data, b[name]!.data, "\(name) differs after resuming") }
     }
 
+    func testClassifiersReportValidationAccuracy() throws {
+        let model = "\(work)/cls.rnn"
+        try """
+        model cls {
+            input  x: float[time, 3]
+            target label: int
+            h = gru(x, hidden=8)
+            logits = dense(last(h), units=2)
+            output probs = softmax(logits)
+            loss cross_entropy(logits, label)
+        }
+        """.write(toFile: model, atomically: true, encoding: .utf8)
+        // The label says whether the first feature sums to more than zero: easy to learn.
+        let (n, t) = (240, 6)
+        var rng = SeededGenerator(seed: 5)
+        let x = (0..<(n * t * 3)).map { _ in Float(rng.unit() * 2 - 1) }
+        let labels = (0..<n).map { i in Int64((0..<t).map { x[(i * t + $0) * 3] }.reduce(0, +) > 0 ? 1 : 0) }
+        let data = "\(work)/cls"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try Npy.write(NpyArray(shape: [n, t, 3], storage: .float32(x)), to: "\(data)/x.npy")
+        try Npy.write(NpyArray(shape: [n], storage: .int64(labels)), to: "\(data)/label.npy")
+        let r = TestSupport.runCLI(["train", model, "--npy", data, "--save", "\(work)/cls.safetensors", "--epochs", "12", "--batch", "16",
+                                    "--lr", "0.02", "--valid-fraction", "0.25", "--log", "\(work)/cls.csv", "--seed", "1"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("valid accuracy"), r.err)
+        let last = try String(contentsOfFile: "\(work)/cls.csv", encoding: .utf8).split(separator: "\n").last!
+        let accuracy = Double(last.split(separator: ",", omittingEmptySubsequences: false)[4])!
+        XCTAssertGreaterThan(accuracy, 0.75, "the classifier learns the rule: \(last)")
+    }
+
     func testBadTrainingInputs() throws {
         let (model, data) = try makeData(examples: 4, time: 5)
         // A data set too short for one batch after the validation split.
