@@ -8,6 +8,9 @@ public struct TrainingSettings: Sendable {
     public var shuffle: Bool
     public var seed: UInt64
     public var validFraction: Double
+    /// The number of validation examples, when the data fixes it (the windows whose target
+    /// lies in a series' tail); otherwise the last validFraction of the examples.
+    public var validExamples: Int? = nil
 
     public init(epochs: Int, batch: Int, optimizer: CompiledModel.Optimizer, shuffle: Bool, seed: UInt64, validFraction: Double) {
         self.epochs = epochs
@@ -59,6 +62,8 @@ public final class Trainer {
     let settings: TrainingSettings
     let savePath: String
     let logPath: String?
+    /// Written into every checkpoint's weights (a forecaster's scaling, say).
+    public var extraMetadata: [String: String] = [:]
     let report: (String) -> Void
     public private(set) var position = Position(epoch: 0, batchInEpoch: 0, step: 0)
     public private(set) var history: [EpochRecord] = []
@@ -83,6 +88,7 @@ public final class Trainer {
     /// The last part of the examples is kept for validation.
     var validCount: Int {
         guard case .arrays(let data) = source else { return 0 }
+        if let fixed = settings.validExamples { return fixed }
         return Int((Double(data.count) * settings.validFraction).rounded(.down))
     }
     var trainCount: Int {
@@ -304,7 +310,7 @@ public final class Trainer {
         }
         try Safetensors.write(moments, metadata: meta, to: savePath + ".optim")
         let weights = zip(model.interface.parameters, try model.parameters()).map { ($0.name, Tensor(shape: $0.shape, data: $1)) }
-        try Safetensors.write(weights, metadata: meta, to: savePath)
+        try Safetensors.write(weights, metadata: meta.merging(extraMetadata) { a, _ in a }, to: savePath)
     }
 
     func appendLog(_ r: EpochRecord) throws {

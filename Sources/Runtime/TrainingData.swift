@@ -8,6 +8,15 @@ public struct TrainingData {
     public var count: Int
     public var time: Int
 
+    public init(inputs: [(port: ModelInterface.Port, array: NpyArray)], targets: [(port: ModelInterface.Port, array: NpyArray)],
+                lengths: [Int64]?, count: Int, time: Int) {
+        self.inputs = inputs
+        self.targets = targets
+        self.lengths = lengths
+        self.count = count
+        self.time = time
+    }
+
     public static func loadNpyDirectory(_ dir: String, interface: ModelInterface) throws -> TrainingData {
         func load(_ port: ModelInterface.Port, role: String) throws -> NpyArray {
             let path = "\(dir)/\(port.name).npy"

@@ -30,8 +30,20 @@ struct RunCommand: ParsableCommand {
             let lengthArray = try lengths.map { ($0, try Npy.read(path: $0)) }
             let compiled = try CompiledModel(directory: dir, weights: weights)
             if let threads { compiled.setThreads(threads) }
-            let binding = try InputBinding(interface: compiled.interface, arrays: arrays, lengths: lengthArray)
-            let results = try compiled.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+            var binding = try InputBinding(interface: compiled.interface, arrays: arrays, lengths: lengthArray)
+            // A forecaster trained with --csv works on standardized values; its weight file
+            // records the scaling, so inputs and outputs here are in the series' own units.
+            let scaling = SeriesScaling(metadata: try Safetensors.read(path: weights).metadata)
+            if let scaling {
+                binding.buffers = binding.buffers.map {
+                    if case .floats(let v) = $0 { return .floats(v.map { scaling.scale(Double($0)) }) }
+                    return $0
+                }
+            }
+            var results = try compiled.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+            if let scaling {
+                results = results.map { ($0.shape, $0.values.map { Float(scaling.unscale($0)) }) }
+            }
             var isDir: ObjCBool = false
             if !FileManager.default.fileExists(atPath: out, isDirectory: &isDir) {
                 do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }

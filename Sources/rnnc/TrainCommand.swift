@@ -13,7 +13,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Initial weights (default: rnnc init with --seed).") var weights: String?
     @Option(help: "Directory with NAME.npy for every input and target, and optionally lengths.npy.") var npy: String?
     @Option(help: "Byte-level text for a language model (int[time] input, the next byte as target), read as --batch streams in --bptt windows.") var text: String?
-    @Option(help: "A CSV time series (not yet supported).") var csv: String?
+    @Option(help: "A CSV time series: the --column to forecast, in sliding windows of --window values.") var csv: String?
+    @Option(help: "The CSV column (with --csv).") var column: String?
+    @Option(help: "Values per window (with --csv).") var window: Int?
+    @Option(help: "Write the loss curves as SVG.") var plot: String?
     @Option(help: "Where to write the trained weights (and SAVE.optim, the optimizer state).") var save: String
     @Option(help: "Epochs.") var epochs: Int?
     @Option(help: "Batch size.") var batch: Int?
@@ -30,14 +33,13 @@ struct TrainCommand: ParsableCommand {
 
     func run() {
         guarded {
-            if csv != nil {
-                throw ValidationError("--csv is not supported yet by this version of rnnc; export the windows as arrays and use --npy DIR")
+            guard [npy, text, csv].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give the training data with one of --npy DIR, --text FILE or --csv FILE --column C --window N")
             }
-            guard (npy != nil) != (text != nil) else { throw ValidationError("give the training data with one of --npy DIR or --text FILE") }
             let defaults = try trainBlock()
             let dir = try ModelResolver.compiledDirectory(for: model)
             let interface = try ModelInterface.read(path: try interfacePath(dir))
-            let settings = try makeSettings(defaults)
+            var settings = try makeSettings(defaults)
 
             // Weights: the checkpoint's when resuming, else the given file, else fresh ones.
             let initial: String
@@ -55,8 +57,15 @@ struct TrainCommand: ParsableCommand {
             defer { if let temporary { unlink(temporary) } }
             let compiled = try CompiledModel(directory: dir, weights: initial)
             if let threads { compiled.setThreads(threads) }
+            var extra: [String: String] = [:]
             let source: Trainer.Source
-            if let npy {
+            if let csv {
+                guard let column, let window, window >= 1 else { throw ValidationError("--csv needs --column NAME and --window N") }
+                let (data, scaling, validWindows) = try seriesSource(csv, column: column, window: window, interface: interface, settings: settings)
+                source = .arrays(data)
+                settings.validExamples = validWindows
+                extra = scaling.metadata
+            } else if let npy {
                 if bptt != nil { throw ValidationError("--bptt applies to --text streams") }
                 source = .arrays(try TrainingData.loadNpyDirectory(npy, interface: interface))
             } else {
@@ -68,9 +77,43 @@ struct TrainCommand: ParsableCommand {
                 if line.hasPrefix("\r") && !line.hasSuffix("\n") && !interactive { return }
                 FileHandle.standardError.write(Data((interactive ? line : line.replacingOccurrences(of: "\r", with: "")).utf8))
             }
+            trainer.extraMetadata = extra
             if let resume { try trainer.resume(from: resume) }
-            if !(try trainer.run()) { Foundation.exit(130) }
+            let finished = try trainer.run()
+            if let plot {
+                let svg = SVGPlot.lines(title: "\(interface.model): loss per epoch", xLabel: "epoch", yLabel: "loss",
+                                        series: [.init(name: "training", values: trainer.history.map(\.trainLoss), color: "#1f77b4"),
+                                                 .init(name: "validation", values: trainer.history.compactMap(\.validLoss), color: "#d62728")],
+                                        xStart: 1)
+                try AtomicFile.write(Array(svg.utf8), to: plot)
+            }
+            if !finished { Foundation.exit(130) }
         }
+    }
+
+    /// A forecaster's series: windows of scaled values (scaling fitted on the training part),
+    /// the windows whose target lies in the last --valid-fraction kept for validation.
+    func seriesSource(_ file: String, column: String, window: Int, interface: ModelInterface,
+                      settings: TrainingSettings) throws -> (TrainingData, SeriesScaling, Int) {
+        guard interface.inputs.count == 1, interface.targets.count == 1, !interface.inputs[0].isInt, interface.inputs[0].hasTime,
+              interface.inputs[0].features == [1], !interface.targets[0].hasTime, interface.targets[0].features == [1] else {
+            throw ValidationError("--csv trains a one-step forecaster: one float[time, 1] input and one float[1] target (model '\(interface.model)' differs)")
+        }
+        let series = try TimeSeries.read(csv: file, column: column)
+        let n = series.values.count
+        let validValues = Int(Double(n) * settings.validFraction)
+        let validStart = n - validValues
+        guard validStart - window >= settings.batch else {
+            throw FormatError("\(file): \(n) values of '\(column)' (\(validStart) for training) are too few for windows of \(window) and a batch of \(settings.batch)")
+        }
+        let scaling = SeriesScaling(fitting: series.values[0..<validStart], window: window, validStart: validStart)
+        let train = scaling.windows(series.values, targets: window..<validStart)
+        let valid = scaling.windows(series.values, targets: max(window, validStart)..<n)
+        let count = train.next.count + valid.next.count
+        let data = TrainingData(inputs: [(interface.inputs[0], NpyArray(shape: [count, window, 1], storage: .float32(train.inputs + valid.inputs)))],
+                                targets: [(interface.targets[0], NpyArray(shape: [count, 1], storage: .float32(train.next + valid.next)))],
+                                lengths: nil, count: count, time: window)
+        return (data, scaling, valid.next.count)
     }
 
     /// A byte-level language model's text: the last --valid-fraction for validation.
