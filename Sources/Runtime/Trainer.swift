@@ -11,6 +11,10 @@ public struct TrainingSettings: Sendable {
     /// The number of validation examples, when the data fixes it (the windows whose target
     /// lies in a series' tail); otherwise the last validFraction of the examples.
     public var validExamples: Int? = nil
+    /// Also validate every this many steps (0: at the end of epochs only), logged with the
+    /// time since the run started: for learning curves against wall-clock time. In text
+    /// runs the training streams' carried state restarts from zero after each of these.
+    public var validEvery: Int = 0
 
     public init(epochs: Int, batch: Int, optimizer: CompiledModel.Optimizer, shuffle: Bool, seed: UInt64, validFraction: Double) {
         self.epochs = epochs
@@ -174,7 +178,7 @@ public final class Trainer {
         let previous = signal(SIGINT) { _ in interruptRequested = 1 }
         defer { signal(SIGINT, previous) }
         if position.epoch == 0 && position.batchInEpoch == 0, let logPath {
-            try AtomicFile.write(Array("epoch,step,train_loss,valid_loss,valid_accuracy,seconds,examples_per_second\n".utf8), to: logPath)
+            try AtomicFile.write(Array("epoch,step,train_loss,valid_loss,valid_accuracy,seconds,examples_per_second,elapsed_seconds\n".utf8), to: logPath)
         }
         let start = Date()
         while position.epoch < settings.epochs {
@@ -198,6 +202,13 @@ public final class Trainer {
                 let rate = Double(examples) / max(elapsed, 1e-9)
                 let remaining = Double((settings.epochs - position.epoch) * trainCount - examples) / max(rate, 1e-9)
                 report("\repoch \(position.epoch + 1)/\(settings.epochs)  step \(b + 1)/\(batchesPerEpoch)  loss \(String(format: "%.4f", loss))  \(String(format: "%.0f", rate)) examples/s  \(Self.duration(remaining)) left")
+                if settings.validEvery > 0, position.step % settings.validEvery == 0, b + 1 < batchesPerEpoch {
+                    let (vl, va) = try validation()
+                    let at = Date().timeIntervalSince(start)
+                    try appendLog(EpochRecord(epoch: position.epoch, step: position.step, trainLoss: lossSum / Double(max(examples, 1)),
+                                              validLoss: vl, validAccuracy: va, seconds: Date().timeIntervalSince(epochStart),
+                                              examplesPerSecond: Double(examples) / max(Date().timeIntervalSince(epochStart), 1e-9)), elapsed: at)
+                }
                 if interruptRequested != 0 {
                     try checkpoint()
                     report("\ninterrupted: checkpoint written to \(savePath); continue with --resume \(savePath)\n")
@@ -213,7 +224,7 @@ public final class Trainer {
             position.epoch += 1
             position.batchInEpoch = 0
             try checkpoint()
-            try appendLog(record)
+            try appendLog(record, elapsed: Date().timeIntervalSince(start))
             report("\repoch \(record.epoch)/\(settings.epochs)  train loss \(String(format: "%.4f", record.trainLoss))"
                 + (validLoss.map { "  valid loss \(String(format: "%.4f", $0))" } ?? "")
                 + (validAccuracy.map { "  valid accuracy \(String(format: "%.2f%%", $0 * 100))" } ?? "")
@@ -313,10 +324,10 @@ public final class Trainer {
         try Safetensors.write(weights, metadata: meta.merging(extraMetadata) { a, _ in a }, to: savePath)
     }
 
-    func appendLog(_ r: EpochRecord) throws {
+    func appendLog(_ r: EpochRecord, elapsed: Double) throws {
         guard let logPath else { return }
         var bytes = (try? FileBytes.read(logPath)) ?? []
-        let line = "\(r.epoch),\(r.step),\(r.trainLoss),\(r.validLoss.map { String($0) } ?? ""),\(r.validAccuracy.map { String($0) } ?? ""),\(String(format: "%.3f", r.seconds)),\(String(format: "%.1f", r.examplesPerSecond))\n"
+        let line = "\(r.epoch),\(r.step),\(r.trainLoss),\(r.validLoss.map { String($0) } ?? ""),\(r.validAccuracy.map { String($0) } ?? ""),\(String(format: "%.3f", r.seconds)),\(String(format: "%.1f", r.examplesPerSecond)),\(String(format: "%.1f", elapsed))\n"
         bytes += Array(line.utf8)
         try AtomicFile.write(bytes, to: logPath)
     }

@@ -17,6 +17,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The CSV column (with --csv).") var column: String?
     @Option(help: "Values per window (with --csv).") var window: Int?
     @Option(help: "Write the loss curves as SVG.") var plot: String?
+    @Option(name: .customLong("valid-every"), help: "Also validate every N steps, logged with the elapsed time (with --text, the streams' state then restarts from zero).") var validEvery: Int?
     @Option(help: "Where to write the trained weights (and SAVE.optim, the optimizer state).") var save: String
     @Option(help: "Epochs.") var epochs: Int?
     @Option(help: "Batch size.") var batch: Int?
@@ -58,6 +59,7 @@ struct TrainCommand: ParsableCommand {
             let compiled = try CompiledModel(directory: dir, weights: initial)
             if let threads { compiled.setThreads(threads) }
             var extra: [String: String] = [:]
+            settings.validEvery = max(0, validEvery ?? 0)
             let source: Trainer.Source
             if let csv {
                 guard let column, let window, window >= 1 else { throw ValidationError("--csv needs --column NAME and --window N") }
