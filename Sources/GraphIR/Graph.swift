@@ -15,10 +15,10 @@ public struct Graph: Sendable, Hashable {
     public var ops: [Op] = []
     /// Model outputs by name, in declaration order.
     public var outputs: [(name: String, value: ValueID)] = []
-    /// Whether per-example lengths are meaningful (every model accepts them; this records
-    /// whether any op depends on them, for the printer).
+    /// Model inputs by name and type, in declaration order.
     public var inputs: [(name: String, type: TensorType)] = []
-    /// Values kept although no output reads them (the loss's prediction, for training).
+    /// Values kept although no output reads them: the loss's prediction, for training
+    /// (the first entry, when the model has a loss).
     public var keepAlive: [ValueID] = []
 
     public init(name: String) { self.name = name }
