@@ -139,23 +139,14 @@ public final class CompiledModel {
     }
 
     /// Forward, loss and backward for one batch: the loss and every parameter's gradient
-    /// (in the order of the interface's parameters). Dropout is not applied.
+    /// (in the order of the interface's parameters). Dropout applies unless `setDropout(false)`.
     public func gradients(batch: Int, time: Int, inputs: [Buffer], targets: [Buffer], lengths: [Int32]?) throws
         -> (loss: Double, gradients: [[Float]])
     {
         guard let gradientsFn, let gradientFn else { throw FormatError("this library was compiled without training support") }
         var loss = 0.0
-        let status: Int32 = withPinned(inputs) { inputPointers in
-            withPinned(targets) { targetPointers in
-                inputPointers.withUnsafeBufferPointer { ip in
-                    targetPointers.withUnsafeBufferPointer { tp in
-                        if let lengths {
-                            return lengths.withUnsafeBufferPointer { gradientsFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, $0.baseAddress, &loss) }
-                        }
-                        return gradientsFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, nil, &loss)
-                    }
-                }
-            }
+        let status = withTrainingArrays(inputs, targets, lengths) { ip, tp, lp in
+            gradientsFn(model, Int32(batch), Int32(time), ip, tp, lp, &loss)
         }
         guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "gradients failed") }
         let grads = try interface.parameters.enumerated().map { i, p -> [Float] in
@@ -191,17 +182,8 @@ public final class CompiledModel {
                        optimizer.momentum, optimizer.clipNorm].enumerated() { raw[i + 1] = f.bitPattern }
         var loss = 0.0
         let status: Int32 = raw.withUnsafeBytes { opt in
-            withPinned(inputs) { inputPointers in
-                withPinned(targets) { targetPointers in
-                    inputPointers.withUnsafeBufferPointer { ip in
-                        targetPointers.withUnsafeBufferPointer { tp in
-                            if let lengths {
-                                return lengths.withUnsafeBufferPointer { trainStepFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, $0.baseAddress, opt.baseAddress, &loss) }
-                            }
-                            return trainStepFn(model, Int32(batch), Int32(time), ip.baseAddress, tp.baseAddress, nil, opt.baseAddress, &loss)
-                        }
-                    }
-                }
+            withTrainingArrays(inputs, targets, lengths) { ip, tp, lp in
+                trainStepFn(model, Int32(batch), Int32(time), ip, tp, lp, opt.baseAddress, &loss)
             }
         }
         guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "training step failed") }
@@ -258,6 +240,21 @@ public final class CompiledModel {
         return try interface.parameters.enumerated().map { i, p in
             guard let v = parameterFn(model, Int32(i)) else { throw FormatError("no parameter \(p.name)") }
             return Array(UnsafeBufferPointer(start: v, count: p.shape.reduce(1, *)))
+        }
+    }
+
+    /// Pins the inputs, targets and lengths of a training call for the C code to read.
+    private func withTrainingArrays(_ inputs: [Buffer], _ targets: [Buffer], _ lengths: [Int32]?,
+                                    _ body: (UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?) -> Int32) -> Int32 {
+        withPinned(inputs) { inputPointers in
+            withPinned(targets) { targetPointers in
+                inputPointers.withUnsafeBufferPointer { ip in
+                    targetPointers.withUnsafeBufferPointer { tp in
+                        guard let lengths else { return body(ip.baseAddress, tp.baseAddress, nil) }
+                        return lengths.withUnsafeBufferPointer { body(ip.baseAddress, tp.baseAddress, $0.baseAddress) }
+                    }
+                }
+            }
         }
     }
 

@@ -435,10 +435,7 @@ public struct CEmitter {
         s += "/* Runs one batch. Arrays are described in \(prefix).h. Returns 0, or -1 with a message\n"
         s += " * in \(prefix)_last_error(). Nothing is allocated after the arena is sized. */\n"
         s += "int \(prefix)_run(\(runParameters().joined(separator: ", "))) {\n"
-        s += "    const int B = batch;\n"
-        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;  /* no input has a time axis */\n    (void)time;\n"
-        s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
-        s += "    if (\(prefix)_prepare_carry(m, B) != 0) return -1;\n"
+        s += callPreamble()
         s += "    /* The arena: \(plan.slots.count) slots shared by values whose lifetimes do not overlap. */\n"
         s += "    size_t need = \(plan.sizeExpression());\n"
         s += """
@@ -534,6 +531,16 @@ public struct CEmitter {
         default:
             s += "    /* unsupported op \(op.kind.mnemonic) */\n"
         }
+        return s
+    }
+
+    /// The start of every entry point taking a batch: B and T, the inputs checked, and the
+    /// carried states of a stateful run sized for B.
+    func callPreamble() -> String {
+        var s = "    const int B = batch;\n"
+        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;  /* no input has a time axis */\n    (void)time;\n"
+        s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
+        s += "    if (\(prefix)_prepare_carry(m, B) != 0) return -1;\n"
         return s
     }
 
@@ -671,7 +678,7 @@ public struct CEmitter {
 
         /* Training: forward, loss and backward for one batch (targets after the inputs, as
          * declared). Leaves every parameter's gradient for \(prefix)_gradient(m, i), i in the
-         * order of NAME.json's parameters. Dropout is not applied. */
+         * order of NAME.json's parameters. Dropout applies, unless NAME_set_dropout(m, 0). */
         int \(prefix)_gradients_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
                                   const int32_t *lengths, double *loss);
         const float *\(prefix)_gradient(const \(prefix)_model *m, int index);

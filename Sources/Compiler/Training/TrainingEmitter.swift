@@ -119,12 +119,9 @@ extension CEmitter {
         var s = "/* ---------------------------------------------------------------------------------- */\n"
         s += "/* Training: gradients of the loss                                                   */\n\n"
         s += "/* Forward (keeping every activation), \(lossSpec.kind.rawValue) loss, backward. Leaves the gradient\n"
-        s += " * of every parameter in m->grads (layout of the parameters). Dropout is not applied. */\n"
+        s += " * of every parameter in m->grads (layout of the parameters). Dropout applies when m->dropout_on. */\n"
         s += "int \(prefix)_gradients(\(trainingParameters().joined(separator: ", "))) {\n"
-        s += "    const int B = batch;\n"
-        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;\n    (void)time;\n"
-        s += "    if (\(prefix)_check(B, T\(signature.inputs.map { ", in_\(CNames.identifier($0.name))" }.joined()), lengths) != 0) return -1;\n"
-        s += "    if (\(prefix)_prepare_carry(m, B) != 0) return -1;\n"
+        s += callPreamble()
         let predType = graph.type(of: prediction)
         let lossRows = predType.sequence ? "B * T" : "B"
         if lossSpec.kind == .crossEntropy {
