@@ -47,7 +47,8 @@ final class GoldenTests: XCTestCase {
         let binding = try InputBinding(interface: model.interface, arrays: arrays, lengths: lengths)
         var failures: [String] = []
         var compared = Set<String>()
-        for threads in [1, 2] {
+        // 4 threads: more than the examples of most cases, so teams split columns too.
+        for threads in [1, 2, 4] {
             model.setThreads(threads)
             let results = try model.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
             for (port, result) in zip(model.interface.outputs, results) {
@@ -71,6 +72,35 @@ final class GoldenTests: XCTestCase {
             failures.append("\(name).\(missing): the model has no such output")
         }
         return failures
+    }
+
+    /// A thread's share of every kernel depends only on the sizes, and every element is
+    /// computed by the same code whichever thread owns it, so the outputs are the same to
+    /// the bit for any thread count (issue 4: results identical run to run).
+    func testOutputsAreBitwiseEqualForAnyThreadCount() throws {
+        for name in ["lstm_team_lengths", "gru_team_batch1"] {
+            let c = try Self.loadCase(name)
+            let dir = TestSupport.path("Tests/Golden/cases/\(name)")
+            let build = try TestSupport.compile(TestSupport.path(c.model))
+            let weights = TestSupport.temporaryDirectory("wt-\(name)") + "/weights.safetensors"
+            try Self.writeWeights(c, to: weights)
+            let model = try CompiledModel(directory: build, weights: weights)
+            let x = try Npy.read(path: "\(dir)/in_x.npy")
+            let lengths = c.lengths ? ("lengths.npy", try Npy.read(path: "\(dir)/lengths.npy")) : nil
+            let binding = try InputBinding(interface: model.interface, arrays: ["x": ("in_x.npy", x)], lengths: lengths)
+            var reference: [[Float]] = []
+            for threads in 1...4 {
+                model.setThreads(threads)
+                for _ in 0..<2 {
+                    let outs = try model.run(batch: binding.batch, time: binding.time, inputs: binding.buffers,
+                                             lengths: binding.lengths).map(\.values)
+                    if reference.isEmpty { reference = outs; continue }
+                    for (k, (a, b)) in zip(reference, outs).enumerated() {
+                        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) output \(k): \(threads) threads differ from 1")
+                    }
+                }
+            }
+        }
     }
 
     func testEveryGoldenCaseMatchesPyTorch() throws {

@@ -524,6 +524,17 @@ CASE_LIST = [
          4, 7, [("x", "seq", 5)], ["h", "final"],
          lambda: SingleRecurrent(nn.LSTM(5, 6, batch_first=True), True),
          lengths=[7, 3, 1, 5]),
+    # Wide enough that the time loop runs on a team of threads (rnnc_team_size): rows split
+    # between threads (B >= threads) and, at batch 1, columns split.
+    case("lstm_team_lengths", focused("lstm_team_lengths"),
+         "LSTM with H=128, wide enough for a team of threads, with lengths",
+         3, 6, [("x", "seq", 24)], ["h", "final"],
+         lambda: SingleRecurrent(nn.LSTM(24, 128, batch_first=True), True),
+         lengths=[6, 2, 4]),
+    case("gru_team_batch1", focused("gru_team_batch1"),
+         "bidirectional GRU with H=160 at batch 1: a team splits the hidden units",
+         1, 6, [("x", "seq", 16)], ["h", "final"],
+         lambda: SingleRecurrent(nn.GRU(16, 160, bidirectional=True, batch_first=True), True)),
     case("gru_bi_lengths", focused("gru_bi_lengths"),
          "bidirectional GRU with lengths: sequence and last()",
          3, 7, [("x", "seq", 5)], ["h", "final"],

@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(__AVX512F__)
 #define RNNC_VEC 16
@@ -54,6 +57,57 @@ static inline float *rnnc_alloc_floats(size_t count) {
     if (bytes == 0) bytes = 64;
     return (float *)aligned_alloc(64, bytes);
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* Teams: work shared inside one parallel region                                          */
+
+/* A time loop runs inside one parallel region (no fork and join per step): each kernel
+ * of a step has a `_part` form that does thread `tid`'s share of `nth`, decided from the
+ * sizes alone, so a thread gets the same share at every step (and keeps its slice of the
+ * weights in its own cache) and results do not depend on timing. */
+static inline int rnnc_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+static inline int rnnc_thread_count(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* [lo, hi): thread tid's contiguous share of n items (the first n % nth get one more). */
+static inline void rnnc_split(int n, int tid, int nth, int *lo, int *hi) {
+    int base = n / nth, extra = n % nth;
+    *lo = tid * base + (tid < extra ? tid : extra);
+    *hi = *lo + base + (tid < extra ? 1 : 0);
+}
+
+/* Thread tid's block of an element-wise pass over rows x width: whole rows when there
+ * are at least as many rows as threads, else all rows and a slice of the columns (in
+ * 16-float steps: whole cache lines, whole vectors). */
+static inline void rnnc_split_rows_cols(int rows, int width, int tid, int nth, int *b0, int *b1, int *j0, int *j1) {
+    if (rows >= nth) {
+        rnnc_split(rows, tid, nth, b0, b1);
+        *j0 = 0;
+        *j1 = width;
+        return;
+    }
+    int lo, hi;
+    rnnc_split((width + 15) / 16, tid, nth, &lo, &hi);
+    *b0 = 0;
+    *b1 = rows;
+    *j0 = lo * 16 < width ? lo * 16 : width;
+    *j1 = hi * 16 < width ? hi * 16 : width;
+}
+
+/* Threads worth waking for `madds` multiply-adds (per step, in a time loop): below 64K, a
+ * fork or a barrier costs more than the arithmetic it would share. */
+static inline int rnnc_team_size(int threads, double madds) { return madds < 65536.0 || threads < 1 ? 1 : threads; }
 
 /* Floats needed for W [N, K] packed into panels. */
 static inline size_t rnnc_packed_size(int N, int K) {
@@ -139,25 +193,90 @@ static inline void rnnc_gemm_tile_narrow(int K, const float *restrict A, int lda
     }
 }
 
-/* The last rows of A when M is not a multiple of RNNC_MR. */
+/* Fewer than RNNC_MR rows (a small batch, or the last rows of A): the tile of
+ * rnnc_gemm_tile_full for `rows` rows. Called with a constant `rows` (the switch in
+ * rnnc_gemm_tile_edge), so each count gets its own fully unrolled, register-held copy
+ * and the panel is read once for all rows, not once per row. */
+static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, int K, const float *restrict A, int lda,
+                                                                      const float *restrict panel,
+                                                                      const float *restrict bias_panel,
+                                                                      float *restrict C, int ldc, int ncols,
+                                                                      int accumulate) {
+    rnnc_vf acc[RNNC_MR][RNNC_NV];
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < RNNC_NV; v++) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
+    if (accumulate) {
+        for (int i = 0; i < rows; i++) {
+            float tmp[RNNC_NR] = {0};
+            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
+            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + rnnc_vload(tmp + v * RNNC_VEC);
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        rnnc_vf w[RNNC_NV];
+        for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+        for (int i = 0; i < rows; i++) {
+            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
+            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + a * w[v];
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        float tmp[RNNC_NR];
+        for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, acc[i][v]);
+        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
+    }
+}
+
+/* One row (batch 1: the recurrent product is a matrix-vector product). With a single row
+ * the tile has only RNNC_NV accumulators, too few to cover the latency of the FMAs, so
+ * even and odd k go to separate sums (added at the end): twice the independent chains,
+ * and the loop runs at the speed the panel streams from cache. */
+static inline void rnnc_gemv_tile(int K, const float *restrict a, const float *restrict panel,
+                                  const float *restrict bias_panel, float *restrict c, int ncols, int accumulate) {
+    rnnc_vf even[RNNC_NV], odd[RNNC_NV];
+    for (int v = 0; v < RNNC_NV; v++) {
+        even[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
+        odd[v] = rnnc_vsplat(0.0f);
+    }
+    if (accumulate) {
+        float tmp[RNNC_NR] = {0};
+        for (int j = 0; j < ncols; j++) tmp[j] = c[j];
+        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + rnnc_vload(tmp + v * RNNC_VEC);
+    }
+    int k = 0;
+    for (; k + 2 <= K; k += 2) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
+        for (int v = 0; v < RNNC_NV; v++) {
+            even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+            odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
+        }
+    }
+    if (k < K) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]);
+        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+    }
+    float tmp[RNNC_NR];
+    for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, even[v] + odd[v]);
+    for (int j = 0; j < ncols; j++) c[j] = tmp[j];
+}
+
+/* The last rows of A when M is not a multiple of RNNC_MR (all of them when M < RNNC_MR). */
 static inline void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A, int lda, const float *restrict panel,
                                        const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
                                        int accumulate) {
-    for (int i = 0; i < rows; i++) {
-        rnnc_vf acc[RNNC_NV];
-        for (int v = 0; v < RNNC_NV; v++) acc[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
-        if (accumulate) {
-            float tmp[RNNC_NR] = {0};
-            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
-            for (int v = 0; v < RNNC_NV; v++) acc[v] = acc[v] + rnnc_vload(tmp + v * RNNC_VEC);
-        }
-        for (int k = 0; k < K; k++) {
-            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
-            for (int v = 0; v < RNNC_NV; v++) acc[v] = acc[v] + a * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
-        }
-        float tmp[RNNC_NR];
-        for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, acc[v]);
-        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
+    switch (rows) {
+    case 1: rnnc_gemv_tile(K, A, panel, bias_panel, C, ncols, accumulate); return;
+    case 2: rnnc_gemm_tile_rows(2, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 3: rnnc_gemm_tile_rows(3, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 4: rnnc_gemm_tile_rows(4, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 5: rnnc_gemm_tile_rows(5, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 6: rnnc_gemm_tile_rows(6, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+#if RNNC_MR > 7
+    case 7: rnnc_gemm_tile_rows(7, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+#endif
+    default:
+        for (int i = 0; i < rows; i++)
+            rnnc_gemv_tile(K, A + (size_t)i * lda, panel, bias_panel, C + (size_t)i * ldc, ncols, accumulate);
     }
 }
 
@@ -184,33 +303,45 @@ static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K,
     }
 }
 
-/* C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate), on `threads` threads.
+/* Thread tid's share of C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate).
  * Small M (a recurrent step): threads split the panels, so each keeps its slice of the
  * weights in its own cache from step to step. Large M (a hoisted projection over all
  * steps): threads split the rows, and each row block reuses every panel. */
+static inline void rnnc_gemm_part(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
+                                  const float *restrict bias, float *restrict C, int ldc, int accumulate, int tid,
+                                  int nth) {
+    if (M <= 0 || N <= 0) return;
+    int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    int lo, hi;
+    if (M <= 4 * RNNC_MR * 4) {
+        rnnc_split(panels, tid, nth, &lo, &hi);
+        if (lo < hi) rnnc_gemm_block(0, M, lo, hi, N, K, A, lda, packed, bias, C, ldc, accumulate);
+        return;
+    }
+    /* Row blocks of MC rows, each against groups of NC panels (a few hundred KB, in L2). */
+    const int MC = 8 * RNNC_MR;
+    const int NC = 8;
+    rnnc_split((M + MC - 1) / MC, tid, nth, &lo, &hi);
+    for (int blk = lo; blk < hi; blk++) {
+        int m0 = blk * MC, m1 = m0 + MC < M ? m0 + MC : M;
+        for (int p0 = 0; p0 < panels; p0 += NC) {
+            int p1 = p0 + NC < panels ? p0 + NC : panels;
+            rnnc_gemm_block(m0, m1, p0, p1, N, K, A, lda, packed, bias, C, ldc, accumulate);
+        }
+    }
+}
+
+/* The whole product on `threads` threads (a parallel region of its own). */
 static inline void rnnc_gemm_ex(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
                                 const float *restrict bias, float *restrict C, int ldc, int accumulate, int threads) {
     if (M <= 0 || N <= 0) return;
-    int panels = (N + RNNC_NR - 1) / RNNC_NR;
-    double work = (double)M * N * K;
-    int nt = work < 65536.0 ? 1 : threads;
-    if (M <= 4 * RNNC_MR * 4) {
-        #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int p = 0; p < panels; p++) rnnc_gemm_block(0, M, p, p + 1, N, K, A, lda, packed, bias, C, ldc, accumulate);
-    } else {
-        /* Row blocks of MC rows, each against groups of NC panels (a few hundred KB, in L2). */
-        const int MC = 8 * RNNC_MR;
-        const int NC = 8;
-        int blocks = (M + MC - 1) / MC;
-        #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int blk = 0; blk < blocks; blk++) {
-            int m0 = blk * MC, m1 = m0 + MC < M ? m0 + MC : M;
-            for (int p0 = 0; p0 < panels; p0 += NC) {
-                int p1 = p0 + NC < panels ? p0 + NC : panels;
-                rnnc_gemm_block(m0, m1, p0, p1, N, K, A, lda, packed, bias, C, ldc, accumulate);
-            }
-        }
+    int nt = rnnc_team_size(threads, (double)M * N * K);
+    if (nt == 1) {
+        rnnc_gemm_part(M, N, K, A, lda, packed, bias, C, ldc, accumulate, 0, 1);
+        return;
     }
+    #pragma omp parallel num_threads(nt)
+    rnnc_gemm_part(M, N, K, A, lda, packed, bias, C, ldc, accumulate, rnnc_thread_id(), rnnc_thread_count());
 }
 
 static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,

@@ -87,8 +87,9 @@ public struct CEmitter {
         s += "\n/* ---------------------------------------------------------------------------------- */\n"
         s += "/* Kernels                                                                            */\n\n"
         let fusedEmitter = FusedKernelEmitter(graph: graph)
+        // Fused kernels of a time loop run only as `_part`s of its team.
         for op in graph.allOps() where op.kind == .fused {
-            s += fusedEmitter.emit(op, sourceLines: sourceLines(of: op)) + "\n"
+            s += fusedEmitter.emit(op, sourceLines: sourceLines(of: op), whole: graph.ops.contains(op)) + "\n"
         }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
         for op in graph.ops {

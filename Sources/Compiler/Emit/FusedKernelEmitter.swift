@@ -28,8 +28,10 @@ struct FusedKernelEmitter {
         }
     }
 
-    /// The C function. `sourceLines` are the `.rnn` lines its ops came from.
-    func emit(_ op: Op, sourceLines: [SourceNote]) -> String {
+    /// The C functions: `NAME_part` for a block of rows and columns and, when `whole`,
+    /// `NAME` for all of them on a team of its own. `sourceLines` are the `.rnn` lines its
+    /// ops came from.
+    func emit(_ op: Op, sourceLines: [SourceNote], whole: Bool = true) -> String {
         let region = op.region!
         let width = graph.type(of: region.ops.last!.results[0]).featureCount
         let name = functionName(op)
@@ -43,20 +45,24 @@ struct FusedKernelEmitter {
             s += "\n *   out o\(i) \(CNames.shape(graph.type(of: y)))" + (graph.name(of: y).map { " \($0)" } ?? "")
         }
         s += "\n */\n"
-        var params = ["int rows"]
-        for i in region.arguments.indices { params.append("const float *restrict a\(i), size_t a\(i)_stride") }
-        for i in region.yields.indices { params.append("float *restrict o\(i), size_t o\(i)_stride") }
-        params.append("int threads")
-        s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
-        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 4096)\n"
-        s += "    for (int b = 0; b < rows; b++) {\n"
+        // The body works on a block of rows and columns: `_part` is what one thread of a
+        // time loop's team calls; the plain function shares the whole among `threads`.
+        var args: [String] = []
+        for i in region.arguments.indices { args.append("const float *restrict a\(i), size_t a\(i)_stride") }
+        for i in region.yields.indices { args.append("float *restrict o\(i), size_t o\(i)_stride") }
+        let argNames = region.arguments.indices.flatMap { ["a\($0)", "a\($0)_stride"] }
+            + region.yields.indices.flatMap { ["o\($0)", "o\($0)_stride"] }
+        let part = "\(name)_part"
+        let partParams = ["int b0", "int b1", "int j0", "int j1"] + args
+        s += "static void \(part)(" + partParams.joined(separator: ",\n" + String(repeating: " ", count: part.count + 13)) + ") {\n"
+        s += "    for (int b = b0; b < b1; b++) {\n"
         for i in region.arguments.indices {
             s += "        const float *restrict a\(i)r = a\(i) + (size_t)b * a\(i)_stride;\n"
         }
         for i in region.yields.indices {
             s += "        float *restrict o\(i)r = o\(i) + (size_t)b * o\(i)_stride;\n"
         }
-        s += "        for (int j = 0; j < \(width); j++) {\n"
+        s += "        for (int j = j0; j < j1; j++) {\n"
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func read(_ v: ValueID) -> String {
             if let i = argIndex[v] {
@@ -77,6 +83,17 @@ struct FusedKernelEmitter {
             s += "            o\(i)r[j] = \(read(y));\n"
         }
         s += "        }\n    }\n}\n"
+        guard whole else { return s }
+        s += "\n"
+        let wrapperParams = ["int rows"] + args + ["int threads"]
+        s += "static void \(name)(" + wrapperParams.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
+        s += "    int team = (size_t)rows * \(width) >= 4096 ? threads : 1;  /* fewer elements: not worth a fork */\n"
+        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
+        s += "    {\n"
+        s += "        int b0, b1, j0, j1;\n"
+        s += "        rnnc_split_rows_cols(rows, \(width), rnnc_thread_id(), rnnc_thread_count(), &b0, &b1, &j0, &j1);\n"
+        s += "        \(part)(" + (["b0", "b1", "j0", "j1"] + argNames).joined(separator: ", ") + ");\n"
+        s += "    }\n}\n"
         return s
     }
 }

@@ -93,7 +93,6 @@ struct ScanEmitter {
         let l = layout(op)
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
-        let defs = graph.definingOps()
         var s = "/* "
         if let src = op.source { s += "line \(src.line): \(CNames.comment(src.text))\n * " }
         s += "scan\(reverse ? ", backward in time" : ""): \(CNames.comment(op.label ?? ""))\n"
@@ -117,91 +116,167 @@ struct ScanEmitter {
         s += "    /* workspace: both buffers of each state, then the step's values; B rows each */\n"
         s += "    size_t off = 0;\n"
         for (name, floats) in l.workspace {
-            s += "    float *\(name) = ws + off; off += (size_t)B * \((floats + 15) / 16 * 16);\n"
+            s += "    float *\(bufferName(name)) = ws + off; off += (size_t)B * \((floats + 15) / 16 * 16);\n"
         }
         s += "    (void)off;\n"
         // States start at zero, or, in stateful runs, where the previous call left them.
         var carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount
-            s += "    if (carry) memcpy(s\(i)_cur, carry + (size_t)B * \(carryOffset), (size_t)B * \(w) * sizeof(float));\n"
-            s += "    else memset(s\(i)_cur, 0, (size_t)B * \(w) * sizeof(float));\n"
+            s += "    if (carry) memcpy(s\(i)_buf0, carry + (size_t)B * \(carryOffset), (size_t)B * \(w) * sizeof(float));\n"
+            s += "    else memset(s\(i)_buf0, 0, (size_t)B * \(w) * sizeof(float));\n"
             carryOffset += w
         }
-        s += "    for (int step = 0; step < T; step++) {\n"
-        s += "        const int t = \(reverse ? "T - 1 - step" : "step");\n"
-        for inner in region.ops {
+        s += teamLoop(op, layout: l, training: training, reverse: reverse)
+        carryOffset = 0
+        for (i, st) in states.enumerated() {
+            let w = graph.type(of: st).featureCount
+            s += "    const float *s\(i)_last = (T & 1) ? s\(i)_buf1 : s\(i)_buf0;\n"
+            s += "    memcpy(final\(i), s\(i)_last, (size_t)B * \(w) * sizeof(float));\n"
+            s += "    if (carry) memcpy(carry + (size_t)B * \(carryOffset), s\(i)_last, (size_t)B * \(w) * sizeof(float));\n"
+            carryOffset += w
+        }
+        s += "}\n"
+        return s
+    }
+
+    /// The state buffers are named by role in the layout (`s0_cur`, `s0_nxt`) and by
+    /// storage in the workspace (`s0_buf0`, `s0_buf1`): the roles alternate between them.
+    private func bufferName(_ name: String) -> String {
+        if name.hasSuffix("_cur") { return String(name.dropLast(4)) + "_buf0" }
+        if name.hasSuffix("_nxt") { return String(name.dropLast(4)) + "_buf1" }
+        return name
+    }
+
+    /// Multiply-adds of one step for one example: what decides whether a team is worth it.
+    private func stepWork(_ op: Op) -> Int {
+        op.region!.ops.reduce(0) { sum, inner in
+            switch inner.kind {
+            case .matvec:
+                let wt = graph.type(of: inner.operands[0])
+                return sum + wt.dims[0] * wt.dims[1]
+            case .fused:
+                return sum + graph.type(of: inner.results[0]).featureCount * inner.region!.ops.count
+            default:
+                return sum + graph.type(of: inner.results[0]).featureCount
+            }
+        }
+    }
+
+    /// The time loop, inside one parallel region: the team lives for the whole loop, each
+    /// kernel of a step runs as its `_part` (the thread's fixed share: the same weight
+    /// panels and the same rows or columns at every step, so they stay in that core's
+    /// cache), and barriers stand where a kernel reads what other threads wrote. A step
+    /// whose last kernel is a fused one writing every state in its own block commits that
+    /// block without waiting: one barrier after each product, one at the end of the step.
+    private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool) -> String {
+        let region = op.region!
+        let stepInputs = op.operands.count
+        let states = Array(region.arguments.dropFirst(stepInputs))
+        let work = region.ops.filter { inner in
+            switch inner.kind {
+            case .constant, .slice: return false
+            default: return true
+            }
+        }
+        // The commit is local when the last kernel is fused, batched, as wide as every
+        // state, and produces every yield that is not already in place.
+        var localCommit = false
+        if !training, let last = work.last, last.kind == .fused {
+            let width = graph.type(of: last.region!.ops.last!.results[0])
+            localCommit = width.batched
+                && states.allSatisfy { graph.type(of: $0).featureCount == width.featureCount }
+                && region.yields.enumerated().allSatisfy { i, y in l.pointer[y] == "s\(i)_nxt" || last.results.contains(y) }
+        }
+        var s = "    /* one parallel region for the whole time loop: no fork and join per step */\n"
+        s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op)));\n"
+        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
+        s += "    {\n"
+        s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
+        s += "        int rb0, rb1;  /* this thread's examples, for the commit */\n"
+        s += "        rnnc_split(B, tid, nth, &rb0, &rb1);\n"
+        s += "        for (int step = 0; step < T; step++) {\n"
+        s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
+        for i in states.indices {
+            s += "            float *s\(i)_cur = (step & 1) ? s\(i)_buf1 : s\(i)_buf0;\n"
+            s += "            float *s\(i)_nxt = (step & 1) ? s\(i)_buf0 : s\(i)_buf1;\n"
+        }
+        s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
+        s += "            (void)j0;\n            (void)j1;\n"
+        let defs = graph.definingOps()
+        for (n, inner) in work.enumerated() {
+            let isLast = n == work.count - 1
             switch inner.kind {
             case .matvec:
                 let w = inner.operands[0], v = inner.operands[1], r = inner.results[0]
                 let wt = graph.type(of: w)
-                s += "        /* \(stepComment(inner)): [B, \(wt.dims[0])] = \(graph.name(of: v) ?? "\(v)") [B, \(wt.dims[1])] x \(CNames.comment(weightName(w, defs)))^T */\n"
-                s += "        rnnc_gemm(B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), threads);\n"
+                s += "            /* \(stepComment(inner)): [B, \(wt.dims[0])] = \(graph.name(of: v) ?? "\(v)") [B, \(wt.dims[1])] x \(CNames.comment(weightName(w, defs)))^T */\n"
+                s += "            rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
+                s += "            #pragma omp barrier\n"
             case .fused:
-                s += "        /* \(stepComment(inner)) */\n"
+                s += "            /* \(stepComment(inner)) */\n"
                 let width = graph.type(of: inner.region!.ops.last!.results[0])
-                var args = [width.batched ? "B" : "1"]
+                var args = ["b0", "b1", "j0", "j1"]
                 for o in inner.operands {
                     if let p = l.pointer[o] { args += [p, l.stride[o]!] }
                     else { args += ["m->w\(o.index)", graph.type(of: o).batched ? "\(graph.type(of: o).featureCount)" : "0"] }
                 }
                 for r in inner.results { args += [l.pointer[r]!, l.stride[r]!] }
-                args.append("threads")
-                s += "        \(FusedKernelEmitter(graph: graph).functionName(inner))(\(args.joined(separator: ", ")));\n"
+                s += "            rnnc_split_rows_cols(\(width.batched ? "B" : "1"), \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
+                s += "            \(FusedKernelEmitter(graph: graph).functionName(inner))_part(\(args.joined(separator: ", ")));\n"
+                if !(isLast && localCommit) { s += "            #pragma omp barrier\n" }
             case .concat:
                 let a = inner.operands[0], b = inner.operands[1], r = inner.results[0]
-                s += "        /* \(stepComment(inner)) */\n"
-                s += "        rnnc_concat_rows(B, \(l.pointer[a]!), \(l.stride[a]!), \(graph.type(of: a).width), \(l.pointer[b]!), \(l.stride[b]!), \(graph.type(of: b).width), \(l.pointer[r]!), \(l.stride[r]!));\n"
+                s += "            /* \(stepComment(inner)) */\n"
+                s += "            #pragma omp single\n"
+                s += "            rnnc_concat_rows(B, \(l.pointer[a]!), \(l.stride[a]!), \(graph.type(of: a).width), \(l.pointer[b]!), \(l.stride[b]!), \(graph.type(of: b).width), \(l.pointer[r]!), \(l.stride[r]!));\n"
             case .softmax:
                 let a = inner.operands[0], r = inner.results[0]
-                s += "        /* \(stepComment(inner)) */\n"
-                s += "        rnnc_softmax_rows(B, \(graph.type(of: r).width), \(l.pointer[a]!), \(l.stride[a]!), \(l.pointer[r]!), \(l.stride[r]!), threads);\n"
-            case .constant, .slice:
-                continue  // consumed inside fused kernels
+                s += "            /* \(stepComment(inner)) */\n"
+                s += "            #pragma omp single\n"
+                s += "            rnnc_softmax_rows(B, \(graph.type(of: r).width), \(l.pointer[a]!), \(l.stride[a]!), \(l.pointer[r]!), \(l.stride[r]!), 1);\n"
             default:
-                s += "        /* unsupported step op \(inner.kind.mnemonic) */\n"
+                s += "            /* unsupported step op \(inner.kind.mnemonic) */\n"
             }
+        }
+        if !localCommit {
+            s += "            b0 = rb0;\n            b1 = rb1;\n"
         }
         if training {
-            s += "        /* save the step for the backward pass: history [T][B][width] per value */\n"
-            s += "        {\n            size_t h = 0;\n"
+            s += "            /* save the step for the backward pass: history [T][B][width] per value */\n"
+            s += "            {\n                size_t h = 0;\n"
             for v in historyValues(op) {
                 let w = graph.type(of: v).featureCount
-                s += "            for (int b = 0; b < B; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(l.pointer[v]!) + (size_t)b * \(l.stride[v]!), \(w) * sizeof(float));\n"
-                s += "            h += (size_t)B * \((w + 15) / 16 * 16);\n"
+                s += "                for (int b = b0; b < b1; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(l.pointer[v]!) + (size_t)b * \(l.stride[v]!), \(w) * sizeof(float));\n"
+                s += "                h += (size_t)B * \((w + 15) / 16 * 16);\n"
             }
-            s += "            (void)h;\n        }\n"
+            s += "                (void)h;\n            }\n"
         }
         // Commit: masked examples keep their states; others copy yields not already in place.
+        // Local: this thread's block [b0, b1) x [j0, j1); otherwise its rows, every column.
+        func cols(_ w: Int) -> (lo: String, n: String) { localCommit ? ("j0", "(j1 - j0)") : ("0", "\(w)") }
         let first = graph.type(of: states[0]).featureCount
-        s += "        /* commit the step: the output row, and states of examples past their length */\n"
-        s += "        for (int b = 0; b < B; b++) {\n"
-        s += "            float *row = out + ((size_t)b * T + t) * \(first);\n"
-        s += "            if (lengths && t >= lengths[b]) {\n"
+        s += "            /* commit the step: the output row, and states of examples past their length */\n"
+        s += "            for (int b = b0; b < b1; b++) {\n"
+        s += "                float *row = out + ((size_t)b * T + t) * \(first);\n"
+        s += "                if (lengths && t >= lengths[b]) {\n"
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount
-            s += "                memcpy(s\(i)_nxt + (size_t)b * \(w), s\(i)_cur + (size_t)b * \(w), \(w) * sizeof(float));\n"
+            let c = cols(w)
+            s += "                    memcpy(s\(i)_nxt + (size_t)b * \(w) + \(c.lo), s\(i)_cur + (size_t)b * \(w) + \(c.lo), \(c.n) * sizeof(float));\n"
         }
-        s += "                memset(row, 0, \(first) * sizeof(float));\n"
-        s += "                continue;\n            }\n"
+        s += "                    memset(row + \(cols(first).lo), 0, \(cols(first).n) * sizeof(float));\n"
+        s += "                    continue;\n                }\n"
         for (i, y) in region.yields.enumerated() where l.pointer[y] != "s\(i)_nxt" {
             let w = graph.type(of: y).featureCount
-            s += "            memcpy(s\(i)_nxt + (size_t)b * \(w), \(l.pointer[y]!) + (size_t)b * \(l.stride[y]!), \(w) * sizeof(float));\n"
+            let c = cols(w)
+            s += "                memcpy(s\(i)_nxt + (size_t)b * \(w) + \(c.lo), \(l.pointer[y]!) + (size_t)b * \(l.stride[y]!) + \(c.lo), \(c.n) * sizeof(float));\n"
         }
-        s += "            memcpy(row, s0_nxt + (size_t)b * \(first), \(first) * sizeof(float));\n"
+        s += "                memcpy(row + \(cols(first).lo), s0_nxt + (size_t)b * \(first) + \(cols(first).lo), \(cols(first).n) * sizeof(float));\n"
+        s += "            }\n"
+        s += "            #pragma omp barrier\n"
         s += "        }\n"
-        for i in states.indices {
-            s += "        { float *swap = s\(i)_cur; s\(i)_cur = s\(i)_nxt; s\(i)_nxt = swap; }\n"
-        }
         s += "    }\n"
-        carryOffset = 0
-        for (i, st) in states.enumerated() {
-            let w = graph.type(of: st).featureCount
-            s += "    memcpy(final\(i), s\(i)_cur, (size_t)B * \(w) * sizeof(float));\n"
-            s += "    if (carry) memcpy(carry + (size_t)B * \(carryOffset), s\(i)_cur, (size_t)B * \(w) * sizeof(float));\n"
-            carryOffset += w
-        }
-        s += "}\n"
         return s
     }
 

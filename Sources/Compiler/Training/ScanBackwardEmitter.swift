@@ -118,11 +118,11 @@ struct ScanBackwardEmitter {
         // Parameter-only values: recompute (they are the same every step) and clear their gradients.
         let fusedForward = FusedKernelEmitter(graph: graph)
         for inner in region.ops where inner.kind == .fused && inner.results.contains(where: computed.contains) {
-            var args = ["1"]
+            // One row of a few features: the whole of it on this thread.
+            var args = ["0", "1", "0", "\(graph.type(of: inner.region!.ops.last!.results[0]).featureCount)"]
             for o in inner.operands { args += [computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)", "0"] }
             for r in inner.results { args += ["u\(r.index)", "0"] }
-            args.append("threads")
-            s += "        \(fusedForward.functionName(inner))(\(args.joined(separator: ", ")));\n"
+            s += "        \(fusedForward.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
         }
         for u in computed { s += "        memset(g\(u.index), 0, \(width(u)) * sizeof(float));\n" }
         // Seeds.
