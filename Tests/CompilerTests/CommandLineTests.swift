@@ -64,7 +64,7 @@ final class CommandLineTests: XCTestCase {
         let c = try String(contentsOfFile: "\(dir)/jordan_net.c", encoding: .utf8)
         XCTAssertTrue(c.contains("line 10: h = tanh(W_x @ x + W_y @ y + b_h)"), "kernels name their .rnn line")
         XCTAssertTrue(c.contains("restrict"))
-        XCTAssertTrue(c.contains("#pragma omp parallel for"))
+        XCTAssertTrue(c.contains("#pragma omp parallel num_threads(team)"), "time loops run on a team")
     }
 
     func testInitIsReproducibleForASeed() throws {

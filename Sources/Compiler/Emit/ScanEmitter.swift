@@ -149,7 +149,7 @@ struct ScanEmitter {
     }
 
     /// Multiply-adds of one step for one example: what decides whether a team is worth it.
-    private func stepWork(_ op: Op) -> Int {
+    func stepWork(_ op: Op) -> Int {
         op.region!.ops.reduce(0) { sum, inner in
             switch inner.kind {
             case .matvec:

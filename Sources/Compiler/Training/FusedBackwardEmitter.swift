@@ -13,20 +13,24 @@ struct FusedBackwardEmitter {
 
     func functionName(_ op: Op) -> String { "fused_\(op.results.first?.index ?? 0)_backward" }
 
-    func emit(_ op: Op) -> String {
+    /// `NAME_part(b0, b1, ...)` for rows [b0, b1) (what a thread of a backward time loop
+    /// calls) and, when `whole`, `NAME(rows, ..., threads)` sharing the rows on a team.
+    func emit(_ op: Op, whole: Bool = true) -> String {
         let region = op.region!
         let width = graph.type(of: region.ops.last!.results[0]).featureCount
         let name = functionName(op)
         var s = "/* Backward of \(FusedKernelEmitter(graph: graph).functionName(op)): recompute, then the chain in reverse.\n"
         s += " *   a_i: the forward inputs; g_k: gradients of its outputs; d_i += gradients of its inputs. */\n"
-        var params = ["int rows"]
+        var params: [String] = []
         for i in region.arguments.indices { params.append("const float *restrict a\(i), size_t a\(i)_stride") }
         for k in region.yields.indices { params.append("const float *restrict g\(k), size_t g\(k)_stride") }
         for i in region.arguments.indices { params.append("float *restrict d\(i), size_t d\(i)_stride") }
-        params.append("int threads")
-        s += "static void \(name)(" + params.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
-        s += "    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * \(width) >= 4096)\n"
-        s += "    for (int b = 0; b < rows; b++) {\n"
+        let argNames = region.arguments.indices.flatMap { ["a\($0)", "a\($0)_stride"] }
+            + region.yields.indices.flatMap { ["g\($0)", "g\($0)_stride"] }
+            + region.arguments.indices.flatMap { ["d\($0)", "d\($0)_stride"] }
+        let part = "\(name)_part"
+        s += "static void \(part)(" + (["int b0", "int b1"] + params).joined(separator: ",\n" + String(repeating: " ", count: part.count + 13)) + ") {\n"
+        s += "    for (int b = b0; b < b1; b++) {\n"
         let declarationsAt = s.count
         s += "        for (int j = 0; j < \(width); j++) {\n"
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
@@ -126,6 +130,16 @@ struct FusedBackwardEmitter {
             s.insert(contentsOf: "        #pragma omp simd\n", at: at.lowerBound)
         }
         s += "        }\n    }\n}\n"
+        guard whole else { return s }
+        s += "\n"
+        s += "static void \(name)(" + (["int rows"] + params + ["int threads"]).joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
+        s += "    int team = (size_t)rows * \(width) >= 4096 ? threads : 1;  /* fewer elements: not worth a fork */\n"
+        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
+        s += "    {\n"
+        s += "        int b0, b1;\n"
+        s += "        rnnc_split(rows, rnnc_thread_id(), rnnc_thread_count(), &b0, &b1);\n"
+        s += "        \(part)(" + (["b0", "b1"] + argNames).joined(separator: ", ") + ");\n"
+        s += "    }\n}\n"
         return s
     }
 

@@ -112,52 +112,56 @@ struct ScanBackwardEmitter {
             s += "    if (gfinal\(i)) memcpy(carry\(i), gfinal\(i), (size_t)B * \(width(st)) * sizeof(float));\n"
             s += "    else memset(carry\(i), 0, (size_t)B * \(width(st)) * sizeof(float));\n"
         }
-        s += "    for (int step = T - 1; step >= 0; step--) {\n"
-        s += "        const int t = \(reverse ? "T - 1 - step" : "step");\n"
-        for v in gvals { s += "        memset(g\(v.index), 0, (size_t)B * \(width(v)) * sizeof(float));\n" }
-        // Parameter-only values: recompute (they are the same every step) and clear their gradients.
+        // Parameter-only values are the same at every step: recomputed once, and their
+        // gradients (like the biases') summed over all steps and examples, then pushed back
+        // to the parameters once after the loop (the backward is linear in them).
         let fusedForward = FusedKernelEmitter(graph: graph)
         for inner in region.ops where inner.kind == .fused && inner.results.contains(where: computed.contains) {
-            // One row of a few features: the whole of it on this thread.
             var args = ["0", "1", "0", "\(graph.type(of: inner.region!.ops.last!.results[0]).featureCount)"]
             for o in inner.operands { args += [computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)", "0"] }
             for r in inner.results { args += ["u\(r.index)", "0"] }
-            s += "        \(fusedForward.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
+            s += "    \(fusedForward.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
         }
-        for u in computed { s += "        memset(g\(u.index), 0, \(width(u)) * sizeof(float));\n" }
+        for u in computed { s += "    memset(g\(u.index), 0, \(width(u)) * sizeof(float));\n" }
+        for p in biases { s += "    memset(scratch\(p.index), 0, (size_t)B * \(width(p)) * sizeof(float));\n" }
+        func gradientTarget(_ o: ValueID) -> String { computed.contains(o) ? "g\(o.index)" : "m->gw\(o.index)" }
+        func value(_ o: ValueID) -> String { computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)" }
+
+        // The loop, on one team: each thread owns the rows (examples) [b0, b1) of every
+        // gradient buffer; only the products with the transposed weights cross rows (their
+        // threads split the columns), so a barrier stands before and after each of them.
+        s += "    /* one parallel region for the whole time loop; each thread owns examples [b0, b1) */\n"
+        s += "    const int team = rnnc_team_size(threads, (double)B * \(ScanEmitter(graph: graph, prefix: prefix).stepWork(op)));\n"
+        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
+        s += "    {\n"
+        s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
+        s += "        int b0, b1;\n"
+        s += "        rnnc_split(B, tid, nth, &b0, &b1);\n"
+        s += "        const size_t rows = (size_t)(b1 - b0);\n"
+        s += "        (void)rows;\n"
+        s += "        for (int step = T - 1; step >= 0; step--) {\n"
+        s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
+        for v in gvals { s += "            memset(g\(v.index) + (size_t)b0 * \(width(v)), 0, rows * \(width(v)) * sizeof(float));\n" }
         // Seeds.
         let first = width(states[0])
-        s += "        /* seeds: the new states' gradients (carried from the next step, and the output row) */\n"
-        s += "        for (int b = 0; b < B; b++) {\n"
-        s += "            if (lengths && t >= lengths[b]) continue;\n"
+        s += "            /* seeds: the new states' gradients (carried from the next step, and the output row) */\n"
+        s += "            for (int b = b0; b < b1; b++) {\n"
+        s += "                if (lengths && t >= lengths[b]) continue;\n"
         for (i, y) in region.yields.enumerated() {
             let w = width(y)
-            s += "            for (int j = 0; j < \(w); j++) g\(y.index)[(size_t)b * \(w) + j] += carry\(i)[(size_t)b * \(w) + j];\n"
+            s += "                for (int j = 0; j < \(w); j++) g\(y.index)[(size_t)b * \(w) + j] += carry\(i)[(size_t)b * \(w) + j];\n"
         }
-        s += "            for (int j = 0; j < \(first); j++) g\(region.yields[0].index)[(size_t)b * \(first) + j] += gout[((size_t)b * T + t) * \(first) + j];\n"
-        s += "        }\n"
+        s += "                for (int j = 0; j < \(first); j++) g\(region.yields[0].index)[(size_t)b * \(first) + j] += gout[((size_t)b * T + t) * \(first) + j];\n"
+        s += "            }\n"
         // Region ops in reverse.
         let fusedBack = FusedBackwardEmitter(graph: graph)
         for inner in region.ops.reversed() {
             switch inner.kind {
             case .fused:
-                s += "        /* \(fusedBack.functionName(inner)) */\n"
-                func gradientTarget(_ o: ValueID) -> String { computed.contains(o) ? "g\(o.index)" : "m->gw\(o.index)" }
-                func value(_ o: ValueID) -> String { computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)" }
-                if !graph.type(of: inner.region!.ops.last!.results[0]).batched {
-                    // A parameter-only kernel: one row, gradients straight into its inputs'.
-                    var args = ["1"]
-                    for o in inner.operands { args += [value(o), "0"] }
-                    for r in inner.results { args += ["g\(r.index)", "0"] }
-                    for o in inner.operands { args += [graph.type(of: o).dims.isEmpty ? "NULL" : gradientTarget(o), "0"] }
-                    args.append("threads")
-                    s += "        \(fusedBack.functionName(inner))(\(args.joined(separator: ", ")));\n"
-                    continue
-                }
-                for p in biases where inner.operands.contains(p) {
-                    s += "        memset(scratch\(p.index), 0, (size_t)B * \(width(p)) * sizeof(float));\n"
-                }
-                var args = ["B"]
+                // Parameter-only kernels run once, after the loop.
+                guard graph.type(of: inner.region!.ops.last!.results[0]).batched else { continue }
+                s += "            /* \(fusedBack.functionName(inner)), this thread's examples */\n"
+                var args = ["b0", "b1"]
                 for o in inner.operands {
                     if hist[o] != nil { args += [h(o), "\(width(o))"] }
                     else { args += [value(o), "0"] }
@@ -168,54 +172,63 @@ struct ScanBackwardEmitter {
                     else if biases.contains(o) { args += ["scratch\(o.index)", "\(width(o))"] }
                     else { args += ["NULL", "0"] }
                 }
-                args.append("threads")
-                s += "        \(fusedBack.functionName(inner))(\(args.joined(separator: ", ")));\n"
-                for p in biases where inner.operands.contains(p) {
-                    s += "        rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), \(gradientTarget(p)));\n"
-                }
+                s += "            \(fusedBack.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
             case .matvec:
                 let w = inner.operands[0], v = inner.operands[1], y = inner.results[0]
                 let wt = graph.type(of: w)
-                s += "        /* product \(graph.name(of: y) ?? ""): keep g for the weight gradient; g(v) += g(y) W */\n"
-                s += "        memcpy(hgy\(y.index) + (size_t)t * B * \(wt.dims[0]), g\(y.index), (size_t)B * \(wt.dims[0]) * sizeof(float));\n"
+                s += "            /* product \(graph.name(of: y) ?? ""): keep g for the weight gradient; g(v) += g(y) W */\n"
+                s += "            memcpy(hgy\(y.index) + ((size_t)t * B + b0) * \(wt.dims[0]), g\(y.index) + (size_t)b0 * \(wt.dims[0]), rows * \(wt.dims[0]) * sizeof(float));\n"
                 if hist[v] != nil {
-                    s += "        rnnc_gemm_ex(B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, threads);\n"
+                    s += "            #pragma omp barrier\n"
+                    s += "            rnnc_gemm_part(B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
+                    s += "            #pragma omp barrier\n"
                 }
             case .concat:
                 let a = inner.operands[0], b = inner.operands[1], y = inner.results[0]
                 let wa = width(a), wb = width(b)
-                s += "        for (int b = 0; b < B; b++) {\n"
-                s += "            for (int j = 0; j < \(wa); j++) g\(a.index)[(size_t)b * \(wa) + j] += g\(y.index)[(size_t)b * \(wa + wb) + j];\n"
-                s += "            for (int j = 0; j < \(wb); j++) g\(b.index)[(size_t)b * \(wb) + j] += g\(y.index)[(size_t)b * \(wa + wb) + \(wa) + j];\n"
-                s += "        }\n"
+                s += "            for (int b = b0; b < b1; b++) {\n"
+                s += "                for (int j = 0; j < \(wa); j++) g\(a.index)[(size_t)b * \(wa) + j] += g\(y.index)[(size_t)b * \(wa + wb) + j];\n"
+                s += "                for (int j = 0; j < \(wb); j++) g\(b.index)[(size_t)b * \(wb) + j] += g\(y.index)[(size_t)b * \(wa + wb) + \(wa) + j];\n"
+                s += "            }\n"
             case .softmax:
                 let x = inner.operands[0], y = inner.results[0]
                 let w = width(y)
-                s += "        for (int b = 0; b < B; b++) {\n"
-                s += "            const float *yr = \(h(y)) + (size_t)b * \(w);\n"
-                s += "            float dot = 0.0f;\n"
-                s += "            for (int j = 0; j < \(w); j++) dot += g\(y.index)[(size_t)b * \(w) + j] * yr[j];\n"
-                s += "            for (int j = 0; j < \(w); j++) g\(x.index)[(size_t)b * \(w) + j] += yr[j] * (g\(y.index)[(size_t)b * \(w) + j] - dot);\n"
-                s += "        }\n"
+                s += "            for (int b = b0; b < b1; b++) {\n"
+                s += "                const float *yr = \(h(y)) + (size_t)b * \(w);\n"
+                s += "                float dot = 0.0f;\n"
+                s += "                for (int j = 0; j < \(w); j++) dot += g\(y.index)[(size_t)b * \(w) + j] * yr[j];\n"
+                s += "                for (int j = 0; j < \(w); j++) g\(x.index)[(size_t)b * \(w) + j] += yr[j] * (g\(y.index)[(size_t)b * \(w) + j] - dot);\n"
+                s += "            }\n"
             default:
                 continue
             }
         }
         // Carry and step inputs.
-        s += "        /* carry the previous states' gradients; examples past their length pass theirs through */\n"
-        s += "        for (int b = 0; b < B; b++) {\n"
-        s += "            if (lengths && t >= lengths[b]) continue;\n"
+        s += "            /* carry the previous states' gradients; examples past their length pass theirs through */\n"
+        s += "            for (int b = b0; b < b1; b++) {\n"
+        s += "                if (lengths && t >= lengths[b]) continue;\n"
         for (i, st) in states.enumerated() {
             let w = width(st)
-            s += "            memcpy(carry\(i) + (size_t)b * \(w), g\(st.index) + (size_t)b * \(w), \(w) * sizeof(float));\n"
+            s += "                memcpy(carry\(i) + (size_t)b * \(w), g\(st.index) + (size_t)b * \(w), \(w) * sizeof(float));\n"
         }
         for k in 0..<stepInputs {
             let a = region.arguments[k]
             let w = width(a)
-            s += "            for (int j = 0; j < \(w); j++) dx\(k)[((size_t)b * T + t) * \(w) + j] += g\(a.index)[(size_t)b * \(w) + j];\n"
+            s += "                for (int j = 0; j < \(w); j++) dx\(k)[((size_t)b * T + t) * \(w) + j] += g\(a.index)[(size_t)b * \(w) + j];\n"
         }
+        s += "            }\n"
         s += "        }\n"
         s += "    }\n"
+        // Biases and parameter-only values: their sums over steps and examples.
+        for p in biases { s += "    rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), \(gradientTarget(p)));\n" }
+        for inner in region.ops.reversed() where inner.kind == .fused && !graph.type(of: inner.region!.ops.last!.results[0]).batched {
+            s += "    /* \(fusedBack.functionName(inner)): a parameter-only kernel, gradients straight into its inputs' */\n"
+            var args = ["0", "1"]
+            for o in inner.operands { args += [value(o), "0"] }
+            for r in inner.results { args += ["g\(r.index)", "0"] }
+            for o in inner.operands { args += [graph.type(of: o).dims.isEmpty ? "NULL" : gradientTarget(o), "0"] }
+            s += "    \(fusedBack.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
+        }
         // Weight gradients of the recurrent products: one product over all steps each.
         for p in products {
             let w = p.operands[0], v = p.operands[1], y = p.results[0]

@@ -68,7 +68,8 @@ extension CEmitter {
         var s = ""
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let fusedBack = FusedBackwardEmitter(graph: graph)
-        for op in graph.allOps() where op.kind == .fused { s += fusedBack.emit(op) + "\n" }
+        // Kernels of time loops run as `_part`s of the loop's team.
+        for op in graph.allOps() where op.kind == .fused { s += fusedBack.emit(op, whole: graph.ops.contains(op)) + "\n" }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         for op in scans {
