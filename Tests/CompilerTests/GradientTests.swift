@@ -11,7 +11,10 @@ import XCTest
 final class GradientTests: XCTestCase {
     static let relativeTolerance: Float = 1e-4
 
-    func check(_ name: String) throws -> [String] {
+    func check(_ name: String) throws -> [String] { try check(name, threadCounts: [2]).failures }
+
+    /// Checks one case at each thread count; also returns the gradients of the last.
+    func check(_ name: String, threadCounts: [Int]) throws -> (failures: [String], gradients: [[[Float]]]) {
         let dir = TestSupport.path("Tests/Golden/gradients/\(name)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/case.json"))) as! [String: Any]
         let tensors = (json["tensors"] as! [[String: Any]]).map {
@@ -32,8 +35,12 @@ final class GradientTests: XCTestCase {
             if port.isInt { return .ints(a.asInt64()!.map { Int32($0) }) }
             return .floats(a.asFloats())
         }
-        let result = try compiled.gradients(batch: binding.batch, time: binding.time, inputs: binding.buffers, targets: targets, lengths: binding.lengths)
         var failures: [String] = []
+        var all: [[[Float]]] = []
+        for threads in threadCounts {
+        compiled.setThreads(threads)
+        let result = try compiled.gradients(batch: binding.batch, time: binding.time, inputs: binding.buffers, targets: targets, lengths: binding.lengths)
+        all.append(result.gradients)
         let wantLoss = try Npy.read(path: "\(dir)/loss.npy")
         let lossValue: Double
         switch wantLoss.storage {
@@ -76,7 +83,22 @@ final class GradientTests: XCTestCase {
                 print("gradient \(name).\(p.name): relative error \(err / max(scale, 1e-30))")
             }
         }
-        return failures
+        }
+        return (failures, all)
+    }
+
+    /// The backward time loop's team gives every thread a fixed share (its examples, its
+    /// columns of each product), so gradients are the same to the bit for 1, 2 or 3 threads.
+    func testGradientsAreBitwiseEqualForAnyThreadCount() throws {
+        for name in ["lstm_team_lengths", "gru_team_batch1"] {
+            let (failures, runs) = try check(name, threadCounts: [1, 2, 3])
+            XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+            for (k, run) in runs.enumerated().dropFirst() {
+                for (i, (a, b)) in zip(runs[0], run).enumerated() {
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) parameter \(i): \(k + 1) threads differ from 1")
+                }
+            }
+        }
     }
 
     /// Cases whose models hold an expression of parameters alone inside a cell
