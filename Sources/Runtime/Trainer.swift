@@ -234,41 +234,12 @@ public final class Trainer {
         return true
     }
 
-    /// Mean loss over the validation examples (forward and loss; no update).
-    /// The output that scores the classes of a cross-entropy loss (probabilities or logits,
-    /// one row of `classes` per labelled position), if the model has one.
-    var classScores: Int? {
-        let classes = model.interface.lossClasses
-        guard classes > 0, let target = model.interface.targets.first, target.isInt else { return nil }
-        return model.interface.outputs.firstIndex { $0.features == [classes] && $0.hasTime == target.hasTime }
-    }
-
-    /// Correct and counted positions of one batch: the argmax of the scores against labels.
-    func accuracy(batch: Int, time: Int, inputs: [CompiledModel.Buffer], labels: CompiledModel.Buffer, lengths: [Int32]?,
-                  output: Int) throws -> (correct: Int, total: Int) {
-        guard case .ints(let y) = labels else { return (0, 0) }
-        let scores = try model.run(batch: batch, time: time, inputs: inputs, lengths: lengths)[output].values
-        let classes = model.interface.lossClasses
-        let steps = y.count / batch
-        var correct = 0, total = 0
-        for b in 0..<batch {
-            for t in 0..<steps where lengths == nil || steps == 1 || t < Int(lengths![b]) {
-                let row = (b * steps + t) * classes
-                var best = 0
-                for c in 1..<classes where scores[row + c] > scores[row + best] { best = c }
-                if best == Int(y[b * steps + t]) { correct += 1 }
-                total += 1
-            }
-        }
-        return (correct, total)
-    }
-
     /// Validation runs in evaluation mode (no dropout): the mean loss, and the accuracy for
     /// classifiers.
     func validation() throws -> (loss: Double?, accuracy: Double?) {
         model.setDropout(false)
         defer { model.setDropout(true) }
-        let scoring = classScores
+        let scoring = model.classScoresOutput
         var correct = 0, total = 0
         if case .text(_, let valid) = source {
             guard let valid else { return (nil, nil) }
@@ -282,7 +253,7 @@ public final class Trainer {
                 model.resetState()
                 for w in 0..<valid.windows {
                     let (inputs, targets) = valid.batch(w)
-                    let r = try accuracy(batch: valid.streams, time: valid.window, inputs: [.ints(inputs)], labels: .ints(targets), lengths: nil, output: scoring)
+                    let r = try model.classificationCounts(batch: valid.streams, time: valid.window, inputs: [.ints(inputs)], labels: .ints(targets), lengths: nil, output: scoring)
                     correct += r.correct
                     total += r.total
                 }
@@ -291,21 +262,8 @@ public final class Trainer {
             return (sum / Double(valid.windows), total > 0 ? Double(correct) / Double(total) : nil)
         }
         guard case .arrays(let data) = source, validCount > 0 else { return (nil, nil) }
-        var sum = 0.0
-        var start = trainCount
-        while start < data.count {
-            let indices = Array(start..<min(start + settings.batch, data.count))
-            let batch = data.batch(indices)
-            let result = try model.gradients(batch: indices.count, time: data.time, inputs: batch.inputs, targets: batch.targets, lengths: batch.lengths)
-            sum += result.loss * Double(indices.count)
-            if let scoring, let labels = batch.targets.first {
-                let r = try accuracy(batch: indices.count, time: data.time, inputs: batch.inputs, labels: labels, lengths: batch.lengths, output: scoring)
-                correct += r.correct
-                total += r.total
-            }
-            start += settings.batch
-        }
-        return (sum / Double(validCount), total > 0 ? Double(correct) / Double(total) : nil)
+        let r = try model.evaluate(data, range: trainCount..<data.count, batch: settings.batch)
+        return (r.loss, r.accuracy)
     }
 
     /// Writes SAVE.optim, then SAVE; each atomically. Both record the position.

@@ -10,7 +10,7 @@ struct Rnnc: ParsableCommand {
         commandName: "rnnc",
         abstract: "A compiler for recurrent neural networks: .rnn models to fast, self-contained C libraries.",
         version: Compilation.version,
-        subcommands: [CompileCommand.self, IRCommand.self, InitCommand.self, RunCommand.self, TrainCommand.self, GenerateCommand.self, ForecastCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [CompileCommand.self, IRCommand.self, InitCommand.self, RunCommand.self, TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, ForecastCommand.self, TokenizeCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }
 
