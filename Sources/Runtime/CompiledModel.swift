@@ -45,6 +45,12 @@ public final class CompiledModel {
     private let rngFn: RngFn?
     private let resetFn: ResetFn?
     private let parameterFn: GradientFn?
+    private typealias CarryWidthFn = @convention(c) () -> Int32
+    private typealias GetCarryFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<Float>?) -> Int32
+    private typealias SetCarryFn = @convention(c) (OpaquePointer?, Int32, UnsafePointer<Float>?) -> Int32
+    private let carryWidthFn: CarryWidthFn?
+    private let getCarryFn: GetCarryFn?
+    private let setCarryFn: SetCarryFn?
 
     /// Opens DIR (holding NAME.json and libNAME.so) and loads the weights.
     public init(directory: String, weights: String) throws {
@@ -78,6 +84,9 @@ public final class CompiledModel {
         rngFn = try? symbol("rng_state", RngFn.self)
         resetFn = try? symbol("reset_state", ResetFn.self)
         parameterFn = try? symbol("parameter", GradientFn.self)
+        carryWidthFn = try? symbol("carry_width", CarryWidthFn.self)
+        getCarryFn = try? symbol("get_carry", GetCarryFn.self)
+        setCarryFn = try? symbol("set_carry", SetCarryFn.self)
         guard let m = weights.withCString({ create($0) }) else {
             let message = errorFn().map { String(cString: $0) } ?? "unknown error"
             dlclose(h)
@@ -97,6 +106,27 @@ public final class CompiledModel {
     /// window by window, text generated step by step); `resetState` starts from zero again.
     public func setStateful(_ on: Bool) { statefulFn?(model, on ? 1 : 0) }
     public func resetState() { resetFn?(model) }
+
+    /// The states a stateful model carries into its next call: the batch they are held
+    /// for and batch x (per-example floats) values; nil when none are held.
+    public func carriedState() -> (batch: Int, values: [Float])? {
+        guard let getCarryFn, let carryWidthFn else { return nil }
+        let batch = Int(getCarryFn(model, nil))
+        guard batch > 0 else { return nil }
+        var values = [Float](repeating: 0, count: batch * Int(carryWidthFn()))
+        _ = values.withUnsafeMutableBufferPointer { getCarryFn(model, $0.baseAddress) }
+        return (batch, values)
+    }
+
+    /// Restores carried states (as `carriedState` gave them) into a stateful model.
+    public func setCarriedState(batch: Int, values: [Float]) throws {
+        guard let setCarryFn, let carryWidthFn else { throw FormatError("this library cannot restore carried states; compile the model again") }
+        guard batch >= 1, values.count == batch * Int(carryWidthFn()) else {
+            throw FormatError("carried state: \(values.count) values for \(batch) examples of \(carryWidthFn()) floats each")
+        }
+        let status = values.withUnsafeBufferPointer { setCarryFn(model, Int32(batch), $0.baseAddress) }
+        if status != 0 { throw FormatError(errorFn().map { String(cString: $0) } ?? "set_carry failed") }
+    }
 
     /// Whether training steps apply the model's dropout (on by default; off to evaluate).
     public func setDropout(_ on: Bool) { dropoutFn?(model, on ? 1 : 0) }

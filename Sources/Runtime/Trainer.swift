@@ -71,6 +71,8 @@ public final class Trainer {
     let report: (String) -> Void
     public private(set) var position = Position(epoch: 0, batchInEpoch: 0, step: 0)
     public private(set) var history: [EpochRecord] = []
+    /// The streams' states at a checkpoint taken mid-epoch, restored when the run resumes.
+    private var resumedCarry: (batch: Int, values: [Float])?
 
     public init(model: CompiledModel, source: Source, settings: TrainingSettings, savePath: String,
                 logPath: String?, report: @escaping (String) -> Void) throws {
@@ -166,6 +168,9 @@ public final class Trainer {
             second.append(b.data)
         }
         try model.setOptimizerState(first: first, second: second, step: p.step)
+        if case .text = source, p.batchInEpoch > 0, let carry = optim["rnnc.carry"], carry.shape.count == 2 {
+            resumedCarry = (carry.shape[0], carry.data)
+        }
         if let rng = weights.metadata["rnnc_rng"].flatMap({ UInt64($0) }) { model.randomState = rng }
         self.position = p
         report("resuming at epoch \(p.epoch + 1), batch \(p.batchInEpoch + 1) (step \(p.step))")
@@ -187,6 +192,10 @@ public final class Trainer {
             var lossSum = 0.0, examples = 0
             // Streams start every epoch from zero states (a resumed epoch starts there too).
             model.resetState()
+            if let carry = resumedCarry {
+                try model.setCarriedState(batch: carry.batch, values: carry.values)
+                resumedCarry = nil
+            }
             for b in position.batchInEpoch..<batchesPerEpoch {
                 let (loss, count) = try trainBatch(b, order: order)
                 let indices = 0..<count
@@ -276,6 +285,11 @@ public final class Trainer {
         for (i, p) in model.interface.parameters.enumerated() {
             moments.append(("m.\(p.name)", Tensor(shape: p.shape, data: state.first[i])))
             moments.append(("v.\(p.name)", Tensor(shape: p.shape, data: state.second[i])))
+        }
+        // A stream read in windows carries its states between them: a checkpoint taken in
+        // the middle of an epoch keeps them, so the run resumes exactly there.
+        if case .text = source, let carried = model.carriedState() {
+            moments.append(("rnnc.carry", Tensor(shape: [carried.batch, carried.values.count / carried.batch], data: carried.values)))
         }
         try Safetensors.write(moments, metadata: meta, to: savePath + ".optim")
         let weights = zip(model.interface.parameters, try model.parameters()).map { ($0.name, Tensor(shape: $0.shape, data: $1)) }

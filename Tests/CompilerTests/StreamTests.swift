@@ -53,6 +53,42 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(again, first)
     }
 
+    /// Ctrl-C in the middle of an epoch of a text run: the checkpoint keeps the streams'
+    /// carried states, and the resumed run ends with the weights of an uninterrupted one.
+    func testAnInterruptInTheMiddleOfAStreamResumesExactly() throws {
+        let model = try tinyLM()
+        let text = Array(try FileBytes.read(TestSupport.path("data/shakespeare_tragedies.txt")).prefix(200_000))
+        try AtomicFile.write(text, to: "\(work)/t.txt")
+        let common = ["train", model, "--text", "\(work)/t.txt", "--epochs", "1", "--valid-fraction", "0.05", "--threads", "1"]
+        let straight = TestSupport.runCLI(common + ["--save", "\(work)/straight.safetensors"])
+        XCTAssertEqual(straight.status, 0, straight.err)
+
+        let cut = "\(work)/cut.safetensors"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestSupport.executable)
+        p.arguments = common + ["--save", cut]
+        var env = ProcessInfo.processInfo.environment
+        env["RNNC_CACHE"] = TestSupport.cacheDirectory
+        p.environment = env
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // The model is compiled and cached by the run above: this one is training within a
+        // fraction of a second, and takes about two.
+        usleep(900_000)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let meta = try Safetensors.read(path: cut).metadata
+        let batch = Int(meta["rnnc_batch"] ?? "0") ?? 0
+        try XCTSkipUnless(batch > 0, "the run ended before it could be interrupted")
+        XCTAssertNotNil(try Safetensors.read(path: cut + ".optim")["rnnc.carry"], "the carried states are checkpointed")
+
+        let resumed = TestSupport.runCLI(common + ["--save", cut, "--resume", cut])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertTrue(resumed.err.contains("resuming at epoch 1, batch \(batch + 1)"), resumed.err)
+        let a = try Safetensors.read(path: "\(work)/straight.safetensors"), b = try Safetensors.read(path: cut)
+        for (name, t) in a.tensors { XCTAssertEqual(t.data, b[name]!.data, "\(name) differs after resuming") }
+    }
+
     func testTextTrainingLearnsAndGenerationIsReproducible() throws {
         let model = try tinyLM()
         let text = Array(try FileBytes.read(TestSupport.path("data/shakespeare_tragedies.txt")).prefix(6000))

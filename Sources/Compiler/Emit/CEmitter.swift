@@ -380,6 +380,34 @@ public struct CEmitter {
         s += "    m->carry_batch = B;\n    return 0;\n}\n\n"
         s += "void \(prefix)_set_stateful(\(prefix)_model *m, int on) { m->stateful = on != 0; m->carry_batch = 0; }\n"
         s += "void \(prefix)_reset_state(\(prefix)_model *m) { m->carry_batch = 0; }\n"
+        // The carried states as one array (each recurrence's block of B rows, in order), for
+        // checkpoints taken in the middle of a stream.
+        let carryTotal = scans.map { scanEmitter.carryWidth($0) }.reduce(0, +)
+        s += "\n/* The carried states: B (the batch they were carried for; 0 if none) rows of \(carryTotal)\n"
+        s += " * floats per example, copied into `out` (room for B * \(carryTotal)) when it is not NULL. */\n"
+        s += "int \(prefix)_carry_width(void) { return \(carryTotal); }\n"
+        s += "int \(prefix)_get_carry(const \(prefix)_model *m, float *out) {\n"
+        s += "    if (!m->stateful) return 0;\n"
+        s += "    const size_t B = (size_t)m->carry_batch;\n"
+        s += "    if (out) {\n"
+        s += "        size_t at = 0;\n"
+        for op in scans {
+            s += "        memcpy(out + at, m->carry\(op.results[0].index), B * \(scanEmitter.carryWidth(op)) * sizeof(float));\n"
+            s += "        at += B * \(scanEmitter.carryWidth(op));\n"
+        }
+        s += "        (void)at;\n    }\n"
+        s += "    return m->carry_batch;\n}\n\n"
+        s += "/* Sets the carried states of a stateful model for `batch` examples (laid out as\n"
+        s += " * NAME_get_carry gives them); 0 on success. */\n"
+        s += "int \(prefix)_set_carry(\(prefix)_model *m, int batch, const float *in) {\n"
+        s += "    if (!m->stateful || batch < 1) { rnnc_fail(\"set_carry: the model is not stateful, or the batch is empty\"); return -1; }\n"
+        s += "    if (\(prefix)_prepare_carry(m, batch) != 0) return -1;\n"
+        s += "    size_t at = 0;\n"
+        for op in scans {
+            s += "    memcpy(m->carry\(op.results[0].index), in + at, (size_t)batch * \(scanEmitter.carryWidth(op)) * sizeof(float));\n"
+            s += "    at += (size_t)batch * \(scanEmitter.carryWidth(op));\n"
+        }
+        s += "    (void)at;\n    (void)in;\n    return 0;\n}\n\n"
         s += "/* Dropout in training steps (on by default; off for evaluation and gradient checks). */\n"
         s += "void \(prefix)_set_dropout(\(prefix)_model *m, int on) { m->dropout_on = on != 0; }\n"
         s += "/* Dropout's random generator state: seed it, or save and restore it in checkpoints. */\n"
@@ -662,6 +690,12 @@ public struct CEmitter {
          * starts again from zero. Off by default: every call starts from zero states. */
         void \(prefix)_set_stateful(\(prefix)_model *m, int on);
         void \(prefix)_reset_state(\(prefix)_model *m);
+        /* The carried states (for checkpoints in the middle of a stream): get_carry returns
+         * the batch they are held for (0: none) and, if out is not NULL, copies them there
+         * (batch x carry_width() floats); set_carry restores them. */
+        int \(prefix)_carry_width(void);
+        int \(prefix)_get_carry(const \(prefix)_model *m, float *out);
+        int \(prefix)_set_carry(\(prefix)_model *m, int batch, const float *in);
         /* Dropout in training (on by default) and its generator's state (for seeds and checkpoints). */
         void \(prefix)_set_dropout(\(prefix)_model *m, int on);
         uint64_t *\(prefix)_rng_state(\(prefix)_model *m);
