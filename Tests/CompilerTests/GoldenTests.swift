@@ -103,6 +103,37 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// `rnnc compile --unroll 3` writes each time loop with three copies of the step (and
+    /// T = 6 or 7 leaves a remainder); the outputs must be the same to the bit, and the C
+    /// clean under -Wall -Wextra.
+    func testUnrolledTimeLoopsGiveTheSameOutputs() throws {
+        for name in ["lstm_team_lengths", "cell_lengths", "gru_bi_lengths"] {
+            let c = try Self.loadCase(name)
+            let dir = TestSupport.path("Tests/Golden/cases/\(name)")
+            var unrolled = try Compilation(path: TestSupport.path(c.model))
+            unrolled.unroll = 3
+            let build = TestSupport.temporaryDirectory("unroll-\(name)")
+            try unrolled.build(into: build, toolchain: TestSupport.toolchain)
+            var strict = TestSupport.toolchain
+            strict.flags = ["-O2", "-fopenmp", "-Wall", "-Wextra"]
+            XCTAssertEqual(strict.warnings(source: "\(build)/\(unrolled.libraryName).c", includeDirectory: build), "")
+            let weights = TestSupport.temporaryDirectory("wu-\(name)") + "/weights.safetensors"
+            try Self.writeWeights(c, to: weights)
+            let plain = try CompiledModel(directory: try TestSupport.compile(TestSupport.path(c.model)), weights: weights)
+            let model = try CompiledModel(directory: build, weights: weights)
+            let x = try Npy.read(path: "\(dir)/in_x.npy")
+            let lengths = c.lengths ? ("lengths.npy", try Npy.read(path: "\(dir)/lengths.npy")) : nil
+            let binding = try InputBinding(interface: model.interface, arrays: ["x": ("in_x.npy", x)], lengths: lengths)
+            for threads in [1, 2] {
+                plain.setThreads(threads)
+                model.setThreads(threads)
+                let a = try plain.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+                let b = try model.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+                for (p, q) in zip(a, b) { XCTAssertEqual(p.values.map(\.bitPattern), q.values.map(\.bitPattern), name) }
+            }
+        }
+    }
+
     func testEveryGoldenCaseMatchesPyTorch() throws {
         let casesDir = TestSupport.path("Tests/Golden/cases")
         let names = try FileManager.default.contentsOfDirectory(atPath: casesDir).sorted()

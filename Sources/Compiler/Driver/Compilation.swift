@@ -14,6 +14,8 @@ public struct Compilation: Sendable {
     public let sourceText: String
     public var graph: Graph
     public var signature: ModelSignature
+    /// Copies of each time loop's step per iteration in the generated C (`--unroll N`).
+    public var unroll = 1
 
     /// Parses, checks and optimizes. `observe` sees the graph after each pass.
     public init(path: String, text: String, optimize: Bool = true,
@@ -49,7 +51,8 @@ public struct Compilation: Sendable {
     }
 
     public func emitC() -> (source: String, header: String) {
-        let emitter = CEmitter(graph: graph, signature: signature, sourcePath: sourcePath, compilerVersion: Compilation.version)
+        var emitter = CEmitter(graph: graph, signature: signature, sourcePath: sourcePath, compilerVersion: Compilation.version)
+        emitter.unroll = unroll
         return (emitter.emitSource(), emitter.emitHeader())
     }
 

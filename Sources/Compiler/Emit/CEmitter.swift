@@ -12,6 +12,8 @@ public struct CEmitter {
     public let sourcePath: String
     public let compilerVersion: String
     let prefix: String
+    /// Copies of each time loop's step per iteration (1: not unrolled).
+    public var unroll = 1
 
     public init(graph: Graph, signature: ModelSignature, sourcePath: String, compilerVersion: String) {
         self.graph = graph
@@ -91,7 +93,7 @@ public struct CEmitter {
         for op in graph.allOps() where op.kind == .fused {
             s += fusedEmitter.emit(op, sourceLines: sourceLines(of: op), whole: graph.ops.contains(op)) + "\n"
         }
-        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         for op in graph.ops {
             if case .scan = op.kind { s += scanEmitter.emit(op) + "\n" }
         }
@@ -396,6 +398,7 @@ public struct CEmitter {
             s += "        at += B * \(scanEmitter.carryWidth(op));\n"
         }
         s += "        (void)at;\n    }\n"
+        s += "    (void)B;\n"
         s += "    return m->carry_batch;\n}\n\n"
         s += "/* Sets the carried states of a stateful model for `batch` examples (laid out as\n"
         s += " * NAME_get_carry gives them); 0 on success. */\n"

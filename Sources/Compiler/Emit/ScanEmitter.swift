@@ -8,6 +8,8 @@ import GraphIR
 struct ScanEmitter {
     let graph: Graph
     let prefix: String
+    /// Copies of the step per iteration of the time loop (`rnnc compile --unroll N`).
+    var unroll = 1
 
     func functionName(_ op: Op) -> String { "scan_\(op.results[0].index)" }
 
@@ -195,7 +197,8 @@ struct ScanEmitter {
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
         s += "        int rb0, rb1;  /* this thread's examples, for the commit */\n"
         s += "        rnnc_split(B, tid, nth, &rb0, &rb1);\n"
-        s += "        for (int step = 0; step < T; step++) {\n"
+        let head = s
+        s = ""
         s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
         for i in states.indices {
             s += "            float *s\(i)_cur = (step & 1) ? s\(i)_buf1 : s\(i)_buf0;\n"
@@ -275,8 +278,23 @@ struct ScanEmitter {
         s += "                memcpy(row + \(cols(first).lo), s0_nxt + (size_t)b * \(first) + \(cols(first).lo), \(cols(first).n) * sizeof(float));\n"
         s += "            }\n"
         s += "            #pragma omp barrier\n"
+        return head + stepLoop(body: s) + "    }\n"
+    }
+
+    /// The time loop around one step's code (which reads `step`). Unrolled N times, each
+    /// copy is guarded by `step < T` (every thread takes the same branches, so the barriers
+    /// inside still pair up) and the state buffers' parity is known in each copy.
+    private func stepLoop(body: String) -> String {
+        guard unroll > 1 else { return "        for (int step = 0; step < T; step++) {\n" + body + "        }\n" }
+        let indented = body.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "        " + $0 }
+            .joined(separator: "\n")
+        var s = "        /* unrolled: \(unroll) steps per iteration (rnnc compile --unroll \(unroll)) */\n"
+        s += "        for (int first = 0; first < T; first += \(unroll)) {\n"
+        for k in 0..<unroll {
+            s += "            {\n                const int step = first + \(k);\n"
+            s += "                if (step < T) {\n" + indented + "                }\n            }\n"
+        }
         s += "        }\n"
-        s += "    }\n"
         return s
     }
 

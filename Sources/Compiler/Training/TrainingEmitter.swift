@@ -70,7 +70,7 @@ extension CEmitter {
         let fusedBack = FusedBackwardEmitter(graph: graph)
         // Kernels of time loops run as `_part`s of the loop's team.
         for op in graph.allOps() where op.kind == .fused { s += fusedBack.emit(op, whole: graph.ops.contains(op)) + "\n" }
-        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         for op in scans {
             s += scanEmitter.emit(op, training: true) + "\n"
@@ -182,7 +182,7 @@ extension CEmitter {
         for op in graph.ops { if case .input = op.kind { pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
         pieces.append(("valid", "rnnc_round16((size_t)B * T)"))
         for op in graph.ops { if case .dropout = op.kind { pieces.append(("mask\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
-        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         for op in scans {
