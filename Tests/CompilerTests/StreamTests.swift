@@ -64,14 +64,7 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(straight.status, 0, straight.err)
 
         let cut = "\(work)/cut.safetensors"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.executable)
-        p.arguments = common + ["--save", cut]
-        var env = ProcessInfo.processInfo.environment
-        env["RNNC_CACHE"] = TestSupport.cacheDirectory
-        p.environment = env
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.launchCLI(common + ["--save", cut])
         // The model is compiled and cached by the run above: this one is training within a
         // fraction of a second, and takes about two.
         usleep(900_000)

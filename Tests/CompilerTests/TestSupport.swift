@@ -65,12 +65,12 @@ enum TestSupport {
         return m
     }
 
-    /// Runs the rnnc executable built beside the tests; returns (status, stdout, stderr).
     /// The rnnc executable built beside the tests.
     static let executable: String = Bundle.allBundles.compactMap { $0.bundleURL.deletingLastPathComponent().appendingPathComponent("rnnc").path }
         .first { FileManager.default.isExecutableFile(atPath: $0) }
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rnnc").path
 
+    /// Runs the rnnc executable built beside the tests; returns (status, stdout, stderr).
     static func runCLI(_ args: [String], cwd: String? = nil) -> (status: Int32, out: String, err: String) {
         let exe = executable
         let p = Process()
@@ -88,6 +88,20 @@ enum TestSupport {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts rnnc in the background (output discarded), for tests that signal a run.
+    static func launchCLI(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["RNNC_CACHE"] = cacheDirectory
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
     }
 
     static let cacheDirectory = temporaryDirectory("cache")

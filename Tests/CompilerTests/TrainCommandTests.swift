@@ -66,14 +66,7 @@ final class TrainCommandTests: XCTestCase {
 
         // Start the same run, kill it hard once a checkpoint past epoch 2 exists.
         let killed = "\(work)/killed.safetensors"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestSupport.executable)
-        p.arguments = common + ["--save", killed]
-        var env = ProcessInfo.processInfo.environment
-        env["RNNC_CACHE"] = TestSupport.cacheDirectory
-        p.environment = env
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try TestSupport.launchCLI(common + ["--save", killed])
         var sawCheckpoint = false
         for _ in 0..<3000 {
             if let f = try? Safetensors.read(path: killed), let e = f.metadata["rnnc_epoch"].flatMap(Int.init), e >= 2 {

@@ -134,9 +134,10 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
 
 /* One full tile: RNNC_MR rows of A by one panel of NR columns. The weights of the panel
  * are read once per k and used for every row; each row's A value is broadcast once. */
-static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, const float *restrict panel,
-                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
-                                       int accumulate) {
+static inline __attribute__((always_inline)) void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, size_t ska,
+                                                                      const float *restrict panel,
+                                                                      const float *restrict bias_panel, float *restrict C,
+                                                                      int ldc, int ncols, int accumulate) {
     rnnc_vf acc[RNNC_MR][RNNC_NV];
     for (int i = 0; i < RNNC_MR; i++)
         for (int v = 0; v < RNNC_NV; v++) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
@@ -152,7 +153,7 @@ static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, 
         rnnc_vf w[RNNC_NV];
         for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
         for (int i = 0; i < RNNC_MR; i++) {
-            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
+            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + (size_t)k * ska]);
             for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + a * w[v];
         }
     }
@@ -170,9 +171,10 @@ static inline void rnnc_gemm_tile_full(int K, const float *restrict A, int lda, 
 /* A full-height tile of the last panel when it holds at most one vector of columns
  * (N = 1024 with 48-column panels leaves 16): one vector of accumulators per row instead
  * of RNNC_NV, so the padding is not computed. */
-static inline void rnnc_gemm_tile_narrow(int K, const float *restrict A, int lda, const float *restrict panel,
-                                         const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
-                                         int accumulate) {
+static inline __attribute__((always_inline)) void rnnc_gemm_tile_narrow(int K, const float *restrict A, int lda, size_t ska,
+                                                                        const float *restrict panel,
+                                                                        const float *restrict bias_panel, float *restrict C,
+                                                                        int ldc, int ncols, int accumulate) {
     rnnc_vf acc[RNNC_MR];
     for (int i = 0; i < RNNC_MR; i++) acc[i] = rnnc_vload(bias_panel);
     if (accumulate) {
@@ -184,7 +186,7 @@ static inline void rnnc_gemm_tile_narrow(int K, const float *restrict A, int lda
     }
     for (int k = 0; k < K; k++) {
         rnnc_vf w = rnnc_vload(panel + (size_t)k * RNNC_NR);
-        for (int i = 0; i < RNNC_MR; i++) acc[i] = acc[i] + rnnc_vsplat(A[(size_t)i * lda + k]) * w;
+        for (int i = 0; i < RNNC_MR; i++) acc[i] = acc[i] + rnnc_vsplat(A[(size_t)i * lda + (size_t)k * ska]) * w;
     }
     for (int i = 0; i < RNNC_MR; i++) {
         float tmp[RNNC_VEC];
@@ -198,7 +200,7 @@ static inline void rnnc_gemm_tile_narrow(int K, const float *restrict A, int lda
  * rnnc_gemm_tile_edge), so each count gets its own fully unrolled, register-held copy
  * and the panel is read once for all rows, not once per row. */
 static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, int K, const float *restrict A, int lda,
-                                                                      const float *restrict panel,
+                                                                      size_t ska, const float *restrict panel,
                                                                       const float *restrict bias_panel,
                                                                       float *restrict C, int ldc, int ncols,
                                                                       int accumulate) {
@@ -216,7 +218,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
         rnnc_vf w[RNNC_NV];
         for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
         for (int i = 0; i < rows; i++) {
-            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + k]);
+            rnnc_vf a = rnnc_vsplat(A[(size_t)i * lda + (size_t)k * ska]);
             for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + a * w[v];
         }
     }
@@ -231,8 +233,10 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
  * the tile has only RNNC_NV accumulators, too few to cover the latency of the FMAs, so
  * even and odd k go to separate sums (added at the end): twice the independent chains,
  * and the loop runs at the speed the panel streams from cache. */
-static inline void rnnc_gemv_tile(int K, const float *restrict a, const float *restrict panel,
-                                  const float *restrict bias_panel, float *restrict c, int ncols, int accumulate) {
+static inline __attribute__((always_inline)) void rnnc_gemv_tile(int K, const float *restrict a, size_t ska,
+                                                                 const float *restrict panel,
+                                                                 const float *restrict bias_panel, float *restrict c,
+                                                                 int ncols, int accumulate) {
     rnnc_vf even[RNNC_NV], odd[RNNC_NV];
     for (int v = 0; v < RNNC_NV; v++) {
         even[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
@@ -245,14 +249,14 @@ static inline void rnnc_gemv_tile(int K, const float *restrict a, const float *r
     }
     int k = 0;
     for (; k + 2 <= K; k += 2) {
-        rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
+        rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]), a1 = rnnc_vsplat(a[(size_t)(k + 1) * ska]);
         for (int v = 0; v < RNNC_NV; v++) {
             even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
             odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
         }
     }
     if (k < K) {
-        rnnc_vf a0 = rnnc_vsplat(a[k]);
+        rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]);
         for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
     }
     float tmp[RNNC_NR];
@@ -261,29 +265,34 @@ static inline void rnnc_gemv_tile(int K, const float *restrict a, const float *r
 }
 
 /* The last rows of A when M is not a multiple of RNNC_MR (all of them when M < RNNC_MR). */
-static inline void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A, int lda, const float *restrict panel,
-                                       const float *restrict bias_panel, float *restrict C, int ldc, int ncols,
-                                       int accumulate) {
+static inline __attribute__((always_inline)) void rnnc_gemm_tile_edge(int rows, int K, const float *restrict A, int lda,
+                                                                      size_t ska, const float *restrict panel,
+                                                                      const float *restrict bias_panel, float *restrict C,
+                                                                      int ldc, int ncols, int accumulate) {
     switch (rows) {
-    case 1: rnnc_gemv_tile(K, A, panel, bias_panel, C, ncols, accumulate); return;
-    case 2: rnnc_gemm_tile_rows(2, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
-    case 3: rnnc_gemm_tile_rows(3, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
-    case 4: rnnc_gemm_tile_rows(4, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
-    case 5: rnnc_gemm_tile_rows(5, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
-    case 6: rnnc_gemm_tile_rows(6, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 1: rnnc_gemv_tile(K, A, ska, panel, bias_panel, C, ncols, accumulate); return;
+    case 2: rnnc_gemm_tile_rows(2, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 3: rnnc_gemm_tile_rows(3, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 4: rnnc_gemm_tile_rows(4, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 5: rnnc_gemm_tile_rows(5, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 6: rnnc_gemm_tile_rows(6, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
 #if RNNC_MR > 7
-    case 7: rnnc_gemm_tile_rows(7, K, A, lda, panel, bias_panel, C, ldc, ncols, accumulate); return;
+    case 7: rnnc_gemm_tile_rows(7, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate); return;
 #endif
     default:
         for (int i = 0; i < rows; i++)
-            rnnc_gemv_tile(K, A + (size_t)i * lda, panel, bias_panel, C + (size_t)i * ldc, ncols, accumulate);
+            rnnc_gemv_tile(K, A + (size_t)i * lda, ska, panel, bias_panel, C + (size_t)i * ldc, ncols, accumulate);
     }
 }
 
-/* Computes the tiles of rows [m0, m1) for panels [p0, p1). */
-static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K, const float *restrict A, int lda,
-                                   const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
-                                   int accumulate) {
+/* Computes the tiles of rows [m0, m1) for panels [p0, p1). Element (i, k) of A is
+ * A[i * lda + k * ska]: ska = 1 for a row-major A, and lda = 1, ska = the row stride for
+ * the transpose of a row-major matrix (a weight gradient's dY^T, read without copying). */
+static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int m0, int m1, int p0, int p1, int N, int K,
+                                                                          const float *restrict A, int lda, size_t ska,
+                                                                          const float *restrict packed,
+                                                                          const float *restrict bias, float *restrict C,
+                                                                          int ldc, int accumulate) {
     for (int p = p0; p < p1; p++) {
         const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
         int n0 = p * RNNC_NR;
@@ -293,14 +302,29 @@ static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K,
         int m = m0;
         if (ncols <= RNNC_VEC && RNNC_NV > 1) {
             for (; m + RNNC_MR <= m1; m += RNNC_MR)
-                rnnc_gemm_tile_narrow(K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols, accumulate);
+                rnnc_gemm_tile_narrow(K, A + (size_t)m * lda, lda, ska, panel, bias_panel, C + (size_t)m * ldc + n0, ldc,
+                                      ncols, accumulate);
         }
         for (; m + RNNC_MR <= m1; m += RNNC_MR)
-            rnnc_gemm_tile_full(K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols, accumulate);
-        if (m < m1)
-            rnnc_gemm_tile_edge(m1 - m, K, A + (size_t)m * lda, lda, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols,
+            rnnc_gemm_tile_full(K, A + (size_t)m * lda, lda, ska, panel, bias_panel, C + (size_t)m * ldc + n0, ldc, ncols,
                                 accumulate);
+        if (m < m1)
+            rnnc_gemm_tile_edge(m1 - m, K, A + (size_t)m * lda, lda, ska, panel, bias_panel, C + (size_t)m * ldc + n0, ldc,
+                                ncols, accumulate);
     }
+}
+
+/* Row-major A: the one copy of the tile code for ordinary products. */
+static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K, const float *restrict A, int lda,
+                            const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
+                            int accumulate) {
+    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate);
+}
+
+/* A given as its transpose At [K, M] (row stride ldat): C [M, N] (+)= At^T W^T. */
+static inline void rnnc_gemm_block_tn(int m0, int m1, int p0, int p1, int N, int K, const float *restrict At, int ldat,
+                               const float *restrict packed, float *restrict C, int ldc, int accumulate) {
+    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, At, 1, (size_t)ldat, packed, NULL, C, ldc, accumulate);
 }
 
 /* Thread tid's share of C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate).
@@ -385,28 +409,38 @@ static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *r
     }
 }
 
+/* Thread tid's share of dW [N, K] += dY^T X, X packed as the "weights" of the product
+ * (panels of its columns): threads split the rows of dW in blocks, as rnnc_gemm_part does
+ * for a tall product. */
+static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *restrict dY, int ldy,
+                                             const float *restrict xt, float *restrict dW, int tid, int nth) {
+    const int MC = 8 * RNNC_MR;
+    const int NC = 8;
+    int panels = (K + RNNC_NR - 1) / RNNC_NR;
+    int lo, hi;
+    rnnc_split((N + MC - 1) / MC, tid, nth, &lo, &hi);
+    for (int blk = lo; blk < hi; blk++) {
+        int n0 = blk * MC, n1 = n0 + MC < N ? n0 + MC : N;
+        for (int p0 = 0; p0 < panels; p0 += NC) {
+            int p1 = p0 + NC < panels ? p0 + NC : panels;
+            rnnc_gemm_block_tn(n0, n1, p0, p1, K, M, dY, ldy, xt, dW, K, 1);
+        }
+    }
+}
+
 /* dW [N, K] += dY^T X, summed over M rows: the weight gradient of y = x W^T for every row
- * (every step of a sequence) at once. Large ones run on the forward product's kernel:
- * dY is transposed to [N, M] and X packed as the [K, M] "weights", so dW = dY^T (X^T)^T
- * is one packed, register-blocked product. The two scratch copies are made once per call
- * (per weight and training step), not per time step. */
+ * (every step of a sequence) at once. Large ones run on the forward product's tiles, with
+ * dY read in place as the transposed left operand and X packed once as the [K, M]
+ * "weights": dW = dY^T (X^T)^T, one register-blocked product per call (per weight and
+ * training step), not one per time step. */
 static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
                                         int ldx, float *restrict dW, int threads) {
     if ((double)M * N * K < 4.0e6) { rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads); return; }
-    float *dyt = rnnc_alloc_floats((size_t)N * M);
     float *xt = rnnc_alloc_floats(rnnc_packed_size(K, M));
-    if (!dyt || !xt) {
-        free(dyt);
-        free(xt);
+    if (!xt) {
         rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads);
         return;
     }
-    /* Transpose dY in tiles, so both sides are read and written a cache line at a time. */
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int m0 = 0; m0 < M; m0 += 32)
-        for (int n0 = 0; n0 < N; n0 += 32)
-            for (int m = m0; m < m0 + 32 && m < M; m++)
-                for (int n = n0; n < n0 + 32 && n < N; n++) dyt[(size_t)n * M + m] = dY[(size_t)m * ldy + n];
     /* Pack X^T: panel p holds rows k of X^T, i.e. columns of X, for NR values of k. */
     int panels = (K + RNNC_NR - 1) / RNNC_NR;
     #pragma omp parallel for num_threads(threads) schedule(static)
@@ -418,8 +452,8 @@ static inline void rnnc_weight_gradient(int M, int N, int K, const float *restri
                 dst[(size_t)m * RNNC_NR + i] = k < K ? X[(size_t)m * ldx + k] : 0.0f;
             }
     }
-    rnnc_gemm_ex(N, K, M, dyt, M, xt, NULL, dW, K, 1, threads);
-    free(dyt);
+    #pragma omp parallel num_threads(threads)
+    rnnc_weight_gradient_part(M, N, K, dY, ldy, xt, dW, rnnc_thread_id(), rnnc_thread_count());
     free(xt);
 }
 
