@@ -409,9 +409,15 @@ static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *r
     }
 }
 
-/* Thread tid's share of dW [N, K] += dY^T X, X packed as the "weights" of the product
- * (panels of its columns): threads split the rows of dW in blocks, as rnnc_gemm_part does
- * for a tall product. */
+/* Rows of X (steps x examples) per chunk of a weight gradient's sum. dY is read down its
+ * columns, a new row (and with wide rows a new page) at every step of the sum: chunks of
+ * 256 rows keep the pages of a chunk in the TLB while every tile of dW sums over it. */
+#define RNNC_WG_CHUNK 256
+
+/* Thread tid's share of dW [N, K] += dY^T X, with X packed chunk by chunk as the
+ * "weights" of the product (chunk c: panels of its rows' columns, as rnnc_pack_weights
+ * lays out a [K, rows] matrix): threads split the rows of dW in blocks, as rnnc_gemm_part
+ * does for a tall product; each block sums over the chunks in order. */
 static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *restrict dY, int ldy,
                                              const float *restrict xt, float *restrict dW, int tid, int nth) {
     const int MC = 8 * RNNC_MR;
@@ -419,11 +425,15 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
     int panels = (K + RNNC_NR - 1) / RNNC_NR;
     int lo, hi;
     rnnc_split((N + MC - 1) / MC, tid, nth, &lo, &hi);
-    for (int blk = lo; blk < hi; blk++) {
-        int n0 = blk * MC, n1 = n0 + MC < N ? n0 + MC : N;
-        for (int p0 = 0; p0 < panels; p0 += NC) {
-            int p1 = p0 + NC < panels ? p0 + NC : panels;
-            rnnc_gemm_block_tn(n0, n1, p0, p1, K, M, dY, ldy, xt, dW, K, 1);
+    for (int m0 = 0; m0 < M; m0 += RNNC_WG_CHUNK) {
+        int rows = M - m0 < RNNC_WG_CHUNK ? M - m0 : RNNC_WG_CHUNK;
+        const float *chunk = xt + (size_t)m0 * panels * RNNC_NR;
+        for (int blk = lo; blk < hi; blk++) {
+            int n0 = blk * MC, n1 = n0 + MC < N ? n0 + MC : N;
+            for (int p0 = 0; p0 < panels; p0 += NC) {
+                int p1 = p0 + NC < panels ? p0 + NC : panels;
+                rnnc_gemm_block_tn(n0, n1, p0, p1, K, rows, dY + (size_t)m0 * ldy, ldy, chunk, dW, K, 1);
+            }
         }
     }
 }
@@ -436,21 +446,26 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
 static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
                                         int ldx, float *restrict dW, int threads) {
     if ((double)M * N * K < 4.0e6) { rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads); return; }
-    float *xt = rnnc_alloc_floats(rnnc_packed_size(K, M));
+    int panels = (K + RNNC_NR - 1) / RNNC_NR;
+    float *xt = rnnc_alloc_floats((size_t)M * panels * RNNC_NR);
     if (!xt) {
         rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads);
         return;
     }
-    /* Pack X^T: panel p holds rows k of X^T, i.e. columns of X, for NR values of k. */
-    int panels = (K + RNNC_NR - 1) / RNNC_NR;
-    #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int p = 0; p < panels; p++) {
-        float *restrict dst = xt + (size_t)p * M * RNNC_NR;
-        for (int m = 0; m < M; m++)
-            for (int i = 0; i < RNNC_NR; i++) {
-                int k = p * RNNC_NR + i;
-                dst[(size_t)m * RNNC_NR + i] = k < K ? X[(size_t)m * ldx + k] : 0.0f;
-            }
+    /* Pack X^T chunk by chunk: in chunk c, panel p holds columns p*NR.. of X's rows. */
+    int chunks = (M + RNNC_WG_CHUNK - 1) / RNNC_WG_CHUNK;
+    #pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
+    for (int c = 0; c < chunks; c++) {
+        for (int p = 0; p < panels; p++) {
+            int m0 = c * RNNC_WG_CHUNK;
+            int rows = M - m0 < RNNC_WG_CHUNK ? M - m0 : RNNC_WG_CHUNK;
+            float *restrict dst = xt + (size_t)m0 * panels * RNNC_NR + (size_t)p * rows * RNNC_NR;
+            for (int m = 0; m < rows; m++)
+                for (int i = 0; i < RNNC_NR; i++) {
+                    int k = p * RNNC_NR + i;
+                    dst[(size_t)m * RNNC_NR + i] = k < K ? X[(size_t)(m0 + m) * ldx + k] : 0.0f;
+                }
+        }
     }
     #pragma omp parallel num_threads(threads)
     rnnc_weight_gradient_part(M, N, K, dY, ldy, xt, dW, rnnc_thread_id(), rnnc_thread_count());
