@@ -363,6 +363,19 @@ public struct CEmitter {
         return ps
     }
 
+    /// Copies every recurrence's carried states between `m->carryN` and one flat array
+    /// (each recurrence's block of `rows` rows in turn), in the direction asked.
+    private func carryCopies(_ scans: [Op], flat: String, rows: String, toFlat: Bool, indent: String) -> String {
+        let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
+        var s = "\(indent)size_t at = 0;\n"
+        for op in scans {
+            let block = "m->carry\(op.results[0].index)", count = "\(rows) * \(scanEmitter.carryWidth(op))"
+            s += "\(indent)memcpy(\(toFlat ? "\(flat) + at" : block), \(toFlat ? block : "\(flat) + at"), \(count) * sizeof(float));\n"
+            s += "\(indent)at += \(count);\n"
+        }
+        return s + "\(indent)(void)at;\n"
+    }
+
     private func emitRun(_ plan: MemoryPlan) -> String {
         var s = ""
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
@@ -392,12 +405,8 @@ public struct CEmitter {
         s += "    if (!m->stateful) return 0;\n"
         s += "    const size_t B = (size_t)m->carry_batch;\n"
         s += "    if (out) {\n"
-        s += "        size_t at = 0;\n"
-        for op in scans {
-            s += "        memcpy(out + at, m->carry\(op.results[0].index), B * \(scanEmitter.carryWidth(op)) * sizeof(float));\n"
-            s += "        at += B * \(scanEmitter.carryWidth(op));\n"
-        }
-        s += "        (void)at;\n    }\n"
+        s += carryCopies(scans, flat: "out", rows: "B", toFlat: true, indent: "        ")
+        s += "    }\n"
         s += "    (void)B;\n"
         s += "    return m->carry_batch;\n}\n\n"
         s += "/* Sets the carried states of a stateful model for `batch` examples (laid out as\n"
@@ -405,12 +414,8 @@ public struct CEmitter {
         s += "int \(prefix)_set_carry(\(prefix)_model *m, int batch, const float *in) {\n"
         s += "    if (!m->stateful || batch < 1) { rnnc_fail(\"set_carry: the model is not stateful, or the batch is empty\"); return -1; }\n"
         s += "    if (\(prefix)_prepare_carry(m, batch) != 0) return -1;\n"
-        s += "    size_t at = 0;\n"
-        for op in scans {
-            s += "    memcpy(m->carry\(op.results[0].index), in + at, (size_t)batch * \(scanEmitter.carryWidth(op)) * sizeof(float));\n"
-            s += "    at += (size_t)batch * \(scanEmitter.carryWidth(op));\n"
-        }
-        s += "    (void)at;\n    (void)in;\n    return 0;\n}\n\n"
+        s += carryCopies(scans, flat: "in", rows: "(size_t)batch", toFlat: false, indent: "    ")
+        s += "    (void)in;\n    return 0;\n}\n\n"
         s += "/* Dropout in training steps (on by default; off for evaluation and gradient checks). */\n"
         s += "void \(prefix)_set_dropout(\(prefix)_model *m, int on) { m->dropout_on = on != 0; }\n"
         s += "/* Dropout's random generator state: seed it, or save and restore it in checkpoints. */\n"
