@@ -2,7 +2,7 @@
 # The README's main job: set up, build rnnc, compile the character-level LSTM in
 # models/char_lstm.rnn to a C library, train it for a few minutes on the bundled
 # Shakespeare tragedies (byte-level, truncated BPTT as its train block says), and print
-# text sampled from it. Run on a 2-core machine this takes about 5 minutes.
+# text sampled from it. On a 2-core machine the training takes about 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
