@@ -8,35 +8,18 @@ public struct TimeSeries: Sendable {
     /// Reads COLUMN of a CSV file with a header row. A missing column, or a cell that is
     /// not a number, is an error naming the row (1-based, the header being row 1) and column.
     public static func read(csv path: String, column: String) throws -> TimeSeries {
-        let text = String(decoding: try FileBytes.read(path), as: UTF8.self)
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
-        guard let header = lines.first else { throw FormatError("\(path): the file is empty") }
-        let names = fields(header)
-        guard let index = names.firstIndex(of: column) else {
-            throw FormatError("\(path): no column '\(column)' (columns: \(names.joined(separator: ", ")))")
-        }
+        let table = try CSVTable.read(path)
+        let index = try table.column(column)
         var values: [Double] = []
-        for (i, line) in lines.dropFirst().enumerated() {
-            let cells = fields(line)
-            guard index < cells.count else { throw FormatError("\(path): row \(i + 2) has no column '\(column)' (\(cells.count) cells)") }
+        for (row, cells) in table.rows {
+            guard index < cells.count else { throw FormatError("\(path): row \(row) has no column '\(column)' (\(cells.count) cells)") }
             let cell = cells[index].trimmingCharacters(in: .whitespaces)
             guard let v = Double(cell), v.isFinite else {
-                throw FormatError("\(path): row \(i + 2), column '\(column)': '\(cell)' is not a number")
+                throw FormatError("\(path): row \(row), column '\(column)': '\(cell)' is not a number")
             }
             values.append(v)
         }
         return TimeSeries(values: values, column: column)
-    }
-
-    /// Splits a CSV line on commas outside double quotes.
-    static func fields(_ line: Substring) -> [String] {
-        var out: [String] = [], cell = "", quoted = false
-        for ch in line {
-            if ch == "\"" { quoted.toggle() } else if ch == "," && !quoted { out.append(cell); cell = "" } else if ch != "\r" { cell.append(ch) }
-        }
-        out.append(cell)
-        return out
     }
 }
 

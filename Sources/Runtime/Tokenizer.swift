@@ -74,22 +74,10 @@ public struct LabelledTexts: Sendable {
     /// Reads TEXT and LABEL columns. A missing column, a row without them, an empty text or
     /// a label that is not a whole number >= 0 is an error naming the row and column.
     public static func read(csv path: String, textColumn: String, labelColumn: String) throws -> LabelledTexts {
-        let text = String(decoding: try FileBytes.read(path), as: UTF8.self)
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
-        guard let header = lines.first else { throw FormatError("\(path): the file is empty") }
-        let names = TimeSeries.fields(header)
-        func column(_ name: String) throws -> Int {
-            guard let i = names.firstIndex(of: name) else {
-                throw FormatError("\(path): no column '\(name)' (columns: \(names.joined(separator: ", ")))")
-            }
-            return i
-        }
-        let ti = try column(textColumn), li = try column(labelColumn)
+        let table = try CSVTable.read(path)
+        let ti = try table.column(textColumn), li = try table.column(labelColumn)
         var out = LabelledTexts(texts: [], labels: [])
-        for (i, line) in lines.dropFirst().enumerated() {
-            let row = i + 2
-            let cells = TimeSeries.fields(line)
+        for (row, cells) in table.rows {
             guard max(ti, li) < cells.count else {
                 throw FormatError("\(path): row \(row) has \(cells.count) cells, too few for columns '\(textColumn)' and '\(labelColumn)'")
             }
