@@ -33,11 +33,22 @@ final class GoldenTests: XCTestCase {
         try Safetensors.write(tensors, metadata: [:], to: path)
     }
 
-    /// Runs one case through the compiled library; returns failures as text.
-    static func check(_ name: String) throws -> [String] {
+    struct Outcome {
+        var failures: [String] = []
+        var batch = 0
+        var outputs: [[Float]] = []   // of the last thread count
+    }
+
+    /// Runs one case through the compiled library (built with `extraFlags` added); returns
+    /// failures as text.
+    static func check(_ name: String, extraFlags: [String] = []) throws -> [String] {
+        try run(name, extraFlags: extraFlags).failures
+    }
+
+    static func run(_ name: String, extraFlags: [String] = []) throws -> Outcome {
         let c = try loadCase(name)
         let dir = TestSupport.path("Tests/Golden/cases/\(name)")
-        let build = try TestSupport.compile(TestSupport.path(c.model))
+        let build = try TestSupport.compile(TestSupport.path(c.model), extraFlags: extraFlags)
         let weights = TestSupport.temporaryDirectory("w-\(name)") + "/weights.safetensors"
         try writeWeights(c, to: weights)
         let model = try CompiledModel(directory: build, weights: weights)
@@ -46,11 +57,13 @@ final class GoldenTests: XCTestCase {
         let lengths = c.lengths ? ("lengths.npy", try Npy.read(path: "\(dir)/lengths.npy")) : nil
         let binding = try InputBinding(interface: model.interface, arrays: arrays, lengths: lengths)
         var failures: [String] = []
+        var outcome = Outcome(batch: binding.batch)
         var compared = Set<String>()
         // 4 threads: more than the examples of most cases, so teams split columns too.
         for threads in [1, 2, 4] {
             model.setThreads(threads)
             let results = try model.run(batch: binding.batch, time: binding.time, inputs: binding.buffers, lengths: binding.lengths)
+            outcome.outputs = results.map(\.values)
             for (port, result) in zip(model.interface.outputs, results) {
                 guard c.outputs.contains(port.name) else { continue }
                 let expected = try Npy.read(path: "\(dir)/out_\(port.name).npy")
@@ -71,7 +84,8 @@ final class GoldenTests: XCTestCase {
         for missing in Set(c.outputs).subtracting(compared) {
             failures.append("\(name).\(missing): the model has no such output")
         }
-        return failures
+        outcome.failures = failures
+        return outcome
     }
 
     /// A thread's share of every kernel depends only on the sizes, and every element is
@@ -132,6 +146,29 @@ final class GoldenTests: XCTestCase {
                 for (p, q) in zip(a, b) { XCTAssertEqual(p.values.map(\.bitPattern), q.values.map(\.bitPattern), name) }
             }
         }
+    }
+
+    /// From a batch of RNNC_STREAM_MIN_BATCH examples a recurrence computes its hoisted
+    /// input projection step by step (StreamedProjection.swift); most golden cases have 3
+    /// examples. Built with the threshold at 1, every case takes that path: its outputs must
+    /// match PyTorch's and, to the bit, those of the product over all steps (except at
+    /// batch 1, where a step's product is the matrix-vector tile, which sums in two chains).
+    func testInputProjectionsComputedStepByStepGiveTheSameOutputs() throws {
+        let casesDir = TestSupport.path("Tests/Golden/cases")
+        let names = try FileManager.default.contentsOfDirectory(atPath: casesDir).sorted()
+        var failures: [String] = []
+        for name in names {
+            do {
+                let hoisted = try Self.run(name)
+                let streamed = try Self.run(name, extraFlags: ["-DRNNC_STREAM_MIN_BATCH=1"])
+                failures += streamed.failures
+                guard streamed.batch > 1 else { continue }
+                for (k, (a, b)) in zip(hoisted.outputs, streamed.outputs).enumerated() where a.map(\.bitPattern) != b.map(\.bitPattern) {
+                    failures.append("\(name) output \(k): step-by-step projections differ from the hoisted product")
+                }
+            } catch { failures.append("\(name): \(error)") }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
     }
 
     func testEveryGoldenCaseMatchesPyTorch() throws {

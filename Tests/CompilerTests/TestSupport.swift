@@ -29,14 +29,19 @@ enum TestSupport {
     nonisolated(unsafe) private static var compiled: [String: String] = [:]
     private static let lock = NSLock()
 
-    static func compile(_ modelPath: String) throws -> String {
+    /// `extraFlags`: C compiler flags added to the toolchain's (such as `-D` settings of
+    /// rnnc_kernels.h); each set of flags gets its own build.
+    static func compile(_ modelPath: String, extraFlags: [String] = []) throws -> String {
         lock.lock()
         defer { lock.unlock() }
-        if let dir = compiled[modelPath] { return dir }
+        let key = ([modelPath] + extraFlags).joined(separator: " ")
+        if let dir = compiled[key] { return dir }
         let c = try Compilation(path: modelPath)
-        let dir = temporaryDirectory("build-\(c.libraryName)")
-        try c.build(into: dir, toolchain: toolchain)
-        compiled[modelPath] = dir
+        let dir = temporaryDirectory("build-\(c.libraryName)" + (extraFlags.isEmpty ? "" : "-\(compiled.count)"))
+        var tools = toolchain
+        tools.flags += extraFlags
+        try c.build(into: dir, toolchain: tools)
+        compiled[key] = dir
         return dir
     }
 

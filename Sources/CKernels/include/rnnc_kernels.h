@@ -46,7 +46,13 @@ typedef float rnnc_vf __attribute__((vector_size(RNNC_VEC * sizeof(float)), alig
 
 static inline rnnc_vf rnnc_vload(const float *p) { rnnc_vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void rnnc_vstore(float *p, rnnc_vf v) { memcpy(p, &v, sizeof v); }
-static inline rnnc_vf rnnc_vsplat(float x) { rnnc_vf v = {0}; return v + x; }
+/* Element by element, not `v + x` on a zero vector: 0 + x is not x when x is -0, so that
+ * form costs a scalar add before every broadcast in the product tiles. */
+static inline rnnc_vf rnnc_vsplat(float x) {
+    rnnc_vf v;
+    for (int i = 0; i < RNNC_VEC; i++) v[i] = x;
+    return v;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* Memory                                                                               */
@@ -326,6 +332,13 @@ static inline void rnnc_gemm_block_tn(int m0, int m1, int p0, int p1, int N, int
                                const float *restrict packed, float *restrict C, int ldc, int accumulate) {
     rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, At, 1, (size_t)ldat, packed, NULL, C, ldc, accumulate);
 }
+
+/* Batches from which a recurrence computes its hoisted input projection step by step,
+ * reading each step's rows from the cache, instead of once for all steps before its time
+ * loop (see StreamedProjection.swift for the measurements behind 4). */
+#ifndef RNNC_STREAM_MIN_BATCH
+#define RNNC_STREAM_MIN_BATCH 4
+#endif
 
 /* Thread tid's share of C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate).
  * Small M (a recurrent step): threads split the panels, so each keeps its slice of the

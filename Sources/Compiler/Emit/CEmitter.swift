@@ -334,7 +334,12 @@ public struct CEmitter {
     /// Top-level values that live in the arena, and scan workspaces.
     func memoryPlan() -> MemoryPlan {
         var lastUse: [ValueID: Int] = [:]
-        for (i, op) in graph.ops.enumerated() { for o in op.operands { lastUse[o] = i } }
+        let streamed = StreamedProjections(graph: graph)
+        for (i, op) in graph.ops.enumerated() {
+            for o in op.operands { lastUse[o] = i }
+            // A recurrence computing an input projection step by step reads its input.
+            for p in streamed.of(op).values { lastUse[p.operands[0]] = i }
+        }
         let end = graph.ops.count
         for (_, v) in graph.outputs { lastUse[v] = end }
         for v in graph.keepAlive { lastUse[v] = end }
@@ -351,7 +356,7 @@ public struct CEmitter {
                 requests.append((r, t.sequence ? .perStep : .perExample, t.featureCount, i, lastUse[r] ?? i))
             }
         }
-        return MemoryPlan(requests: requests)
+        return MemoryPlan(requests: requests, streamed: streamed.results)
     }
 
     func runParameters() -> [String] {
@@ -488,15 +493,14 @@ public struct CEmitter {
         """
         // Slot offsets.
         s += "    size_t offset = 0;\n"
-        for (i, slot) in plan.slots.enumerated() {
-            let size = slot.extent == .perStep ? "(size_t)B * T * \(slot.width)" : "(size_t)B * \(slot.width)"
-            s += "    float *slot\(i) = m->arena + offset; offset += rnnc_round16(\(size));\n"
+        for i in plan.slots.indices {
+            s += "    float *slot\(i) = m->arena + offset; offset += \(plan.sizeExpression(ofSlot: i));\n"
         }
         s += "\n"
         for op in graph.ops {
             s += forwardOpCode(op, ptr: { storage($0, plan) }, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
-            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
+            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) }, streaming: true)
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {
@@ -508,8 +512,12 @@ public struct CEmitter {
 
     /// The C for one top-level op of the forward pass (shared by inference and training).
     /// `ptr` says where values live; `scanCall` writes the call of a recurrence.
+    ///
+    /// `streaming`: scans compute their streamed input projections themselves when the
+    /// batch is large enough (`StreamedProjections`); inference only.
     func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
-                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil) -> String {
+                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil,
+                       streaming: Bool = false) -> String {
         switch op.kind {
         case .input, .param, .paramChunk, .stackRows, .constant:
             return ""
@@ -528,10 +536,17 @@ public struct CEmitter {
         case .linear(let bias):
             let x = graph.type(of: op.operands[0])
             let w = graph.type(of: op.operands[1])
+            if streaming, StreamedProjections(graph: graph).results.contains(r!) {
+                s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step */\n"
+                s += "    if (B < RNNC_STREAM_MIN_BATCH)\n    "
+            }
             s += "    rnnc_gemm(\(rows), \(w.dims[0]), \(w.dims[1]), \(ptr(op.operands[0])), \(x.width), m->pk\(op.operands[1].index), \(bias ? "m->w\(op.operands[2].index)" : "NULL"), \(ptr(r!)), \(w.dims[0]), threads);\n"
         case .scan:
             var args = ["m", "B", "T", "lengths"]
             args += op.operands.map(ptr)
+            if streaming {
+                args += StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map { ptr($0.value.operands[0]) }
+            }
             args += op.results.map(ptr)
             args.append("m->stateful ? m->carry\(op.results[0].index) : NULL")
             args.append(workspace(op))

@@ -25,14 +25,27 @@ struct ScanEmitter {
         var workspace: [(name: String, floats: Int)] = []   // per example
     }
 
-    func layout(_ op: Op) -> Layout {
+    /// The step inputs this scan computes itself, step by step (inference only; see
+    /// `StreamedProjections`).
+    func streamed(_ op: Op, training: Bool) -> [Int: Op] {
+        training ? [:] : StreamedProjections(graph: graph).of(op)
+    }
+
+    func layout(_ op: Op, training: Bool = false) -> Layout {
         let region = op.region!
         var l = Layout()
         let stepInputs = op.operands.count
+        let streams = streamed(op, training: training)
         for (k, a) in region.arguments.prefix(stepInputs).enumerated() {
             let f = graph.type(of: a).featureCount
-            l.pointer[a] = "(x\(k) + (size_t)t * \(f))"
-            l.stride[a] = "(size_t)T * \(f)"
+            if streams[k] != nil {
+                l.pointer[a] = "(stream ? p\(k) : x\(k) + (size_t)t * \(f))"
+                l.stride[a] = "(stream ? (size_t)\(f) : (size_t)T * \(f))"
+                l.workspace.append(("p\(k)", f))
+            } else {
+                l.pointer[a] = "(x\(k) + (size_t)t * \(f))"
+                l.stride[a] = "(size_t)T * \(f)"
+            }
         }
         let states = Array(region.arguments.dropFirst(stepInputs))
         for (i, s) in states.enumerated() {
@@ -86,13 +99,14 @@ struct ScanEmitter {
         return region.arguments.dropFirst(op.operands.count).reduce(0) { $0 + graph.type(of: $1).featureCount }
     }
 
-    func workspaceWidth(_ op: Op) -> Int {
-        layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
+    func workspaceWidth(_ op: Op, training: Bool = false) -> Int {
+        layout(op, training: training).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
     }
 
     func emit(_ op: Op, training: Bool = false) -> String {
         guard case .scan(let reverse) = op.kind, let region = op.region else { return "" }
-        let l = layout(op)
+        let l = layout(op, training: training)
+        let streams = streamed(op, training: training)
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
         var s = "/* "
@@ -100,6 +114,9 @@ struct ScanEmitter {
         s += "scan\(reverse ? ", backward in time" : ""): \(CNames.comment(op.label ?? ""))\n"
         for (k, x) in op.operands.enumerated() {
             s += " *   x\(k) \(CNames.shape(graph.type(of: x))) step input" + (graph.name(of: x).map { ": \($0)" } ?? "") + "\n"
+            if let p = streams[k] {
+                s += " *      (with B >= RNNC_STREAM_MIN_BATCH, computed here step by step from u\(k) \(CNames.shape(graph.type(of: p.operands[0]))) into p\(k))\n"
+            }
         }
         for (i, st) in states.enumerated() {
             s += " *   state s\(i) \(CNames.shape(graph.type(of: st))) \(graph.name(of: st) ?? "")\n"
@@ -108,6 +125,7 @@ struct ScanEmitter {
         s += " */\n"
         var params = ["\(prefix)_model *m", "int B", "int T", "const int32_t *lengths"]
         params += op.operands.indices.map { "const float *restrict x\($0)" }
+        params += streams.keys.sorted().map { "const float *restrict u\($0)" }
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
         params.append("float *carry")
@@ -121,6 +139,10 @@ struct ScanEmitter {
             s += "    float *\(bufferName(name)) = ws + off; off += (size_t)B * \((floats + 15) / 16 * 16);\n"
         }
         s += "    (void)off;\n"
+        if !streams.isEmpty {
+            s += "    /* the input projections: by step, from the cache, once the batch fills the product's tiles */\n"
+            s += "    const int stream = B >= RNNC_STREAM_MIN_BATCH;\n"
+        }
         // States start at zero, or, in stateful runs, where the previous call left them.
         var carryOffset = 0
         for (i, st) in states.enumerated() {
@@ -165,6 +187,14 @@ struct ScanEmitter {
         }
     }
 
+    /// Multiply-adds of a step's streamed input projections for one example.
+    func streamedWork(_ op: Op, training: Bool) -> Int {
+        streamed(op, training: training).values.reduce(0) { sum, p in
+            let wt = graph.type(of: p.operands[1])
+            return sum + wt.dims[0] * wt.dims[1]
+        }
+    }
+
     /// The time loop, inside one parallel region: the team lives for the whole loop, each
     /// kernel of a step runs as its `_part` (the thread's fixed share: the same weight
     /// panels and the same rows or columns at every step, so they stay in that core's
@@ -191,7 +221,7 @@ struct ScanEmitter {
                 && region.yields.enumerated().allSatisfy { i, y in l.pointer[y] == "s\(i)_nxt" || last.results.contains(y) }
         }
         var s = "    /* one parallel region for the whole time loop: no fork and join per step */\n"
-        s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op)));\n"
+        s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op) + streamedWork(op, training: training)));\n"
         s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
         s += "    {\n"
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
@@ -207,6 +237,19 @@ struct ScanEmitter {
         s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
         s += "            (void)j0;\n            (void)j1;\n"
         let defs = graph.definingOps()
+        let streams = streamed(op, training: training)
+        for (k, p) in streams.sorted(by: { $0.key < $1.key }) {
+            let wt = graph.type(of: p.operands[1])
+            var bias = "NULL"
+            if case .linear(true) = p.kind { bias = "m->w\(p.operands[2].index)" }
+            s += "            /* \(stepComment(p)): this step's rows, [B, \(wt.dims[0])] = u\(k) [B, \(wt.dims[1])] x \(CNames.comment(weightName(p.operands[1], defs)))^T */\n"
+            s += "            if (stream) rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+        }
+        // The fused kernel reads the projections across threads' panels: the barrier after
+        // the recurrent product covers them; without one, they need their own.
+        if !streams.isEmpty, work.first?.kind != .matvec {
+            s += "            if (stream) {\n                #pragma omp barrier\n            }\n"
+        }
         for (n, inner) in work.enumerated() {
             let isLast = n == work.count - 1
             switch inner.kind {

@@ -187,7 +187,7 @@ extension CEmitter {
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         for op in scans {
             let i = op.results[0].index
-            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op)))"))
+            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op, training: true)))"))
             pieces.append(("hist\(i)", "rnnc_round16((size_t)B * T * \(scanEmitter.historyWidth(op)))"))
             let w = scanBack.workspace(op)
             pieces.append(("bws\(i)", "rnnc_round16((size_t)B * \(w.perExample))"))
