@@ -14,14 +14,15 @@ final class GradientTests: XCTestCase {
     func check(_ name: String) throws -> [String] { try check(name, threadCounts: [2]).failures }
 
     /// Checks one case at each thread count; also returns the gradients of the last.
-    func check(_ name: String, threadCounts: [Int]) throws -> (failures: [String], gradients: [[[Float]]]) {
+    /// `extraFlags`: C compiler flags added to the build (settings of rnnc_kernels.h).
+    func check(_ name: String, threadCounts: [Int], extraFlags: [String] = []) throws -> (failures: [String], gradients: [[[Float]]]) {
         let dir = TestSupport.path("Tests/Golden/gradients/\(name)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/case.json"))) as! [String: Any]
         let tensors = (json["tensors"] as! [[String: Any]]).map {
             ($0["name"] as! String, ($0["shape"] as! [NSNumber]).map(\.intValue), ($0["scale"] as! NSNumber).doubleValue)
         }
         let model = TestSupport.path(json["model"] as! String)
-        let build = try TestSupport.compile(model)
+        let build = try TestSupport.compile(model, extraFlags: extraFlags)
         let weights = TestSupport.temporaryDirectory("gw-\(name)") + "/w.safetensors"
         try Safetensors.write(tensors.map { ($0.0, TestSupport.goldenTensor(name: $0.0, shape: $0.1, scale: $0.2)) }, metadata: [:], to: weights)
         let compiled = try CompiledModel(directory: build, weights: weights)
@@ -92,6 +93,31 @@ final class GradientTests: XCTestCase {
     func testGradientsAreBitwiseEqualForAnyThreadCount() throws {
         for name in ["lstm_team_lengths", "gru_team_batch1"] {
             let (failures, runs) = try check(name, threadCounts: [1, 2, 3])
+            XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+            for (k, run) in runs.enumerated().dropFirst() {
+                for (i, (a, b)) in zip(runs[0], run).enumerated() {
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) parameter \(i): \(k + 1) threads differ from 1")
+                }
+            }
+        }
+    }
+
+    /// From RNNC_STREAM_MIN_BATCH examples the forward computes hoisted input projections
+    /// step by step and the backward sums their gradients window by window (of about
+    /// RNNC_WG_CHUNK rows; so are the recurrent weights' gradients). The golden cases have
+    /// 1 to 4 examples and at most 7 steps: built with the threshold at 1 and windows of 8
+    /// rows (2 steps of 3 examples, and a remainder), every case takes those paths, with
+    /// several windows, and must still match autograd, to the bit for any thread count.
+    func testGradientsWithStepByStepProjectionsAndSmallWindowsMatchAutograd() throws {
+        let flags = ["-DRNNC_STREAM_MIN_BATCH=1", "-DRNNC_WG_CHUNK=8"]
+        let names = try FileManager.default.contentsOfDirectory(atPath: TestSupport.path("Tests/Golden/gradients")).sorted()
+        var failures: [String] = []
+        for name in names where !Self.unsupported.contains(name) {
+            do { failures += try check(name, threadCounts: [2], extraFlags: flags).failures } catch { failures.append("\(name): \(error)") }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+        for name in ["lstm_team_lengths", "gru_team_batch1"] {
+            let (failures, runs) = try check(name, threadCounts: [1, 2, 3], extraFlags: flags)
             XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
             for (k, run) in runs.enumerated().dropFirst() {
                 for (i, (a, b)) in zip(runs[0], run).enumerated() {

@@ -425,7 +425,9 @@ static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *r
 /* Rows of X (steps x examples) per chunk of a weight gradient's sum. dY is read down its
  * columns, a new row (and with wide rows a new page) at every step of the sum: chunks of
  * 256 rows keep the pages of a chunk in the TLB while every tile of dW sums over it. */
+#ifndef RNNC_WG_CHUNK
 #define RNNC_WG_CHUNK 256
+#endif
 
 /* Thread tid's share of dW [N, K] += dY^T X, with X packed chunk by chunk as the
  * "weights" of the product (chunk c: panels of its rows' columns, as rnnc_pack_weights
@@ -451,6 +453,55 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
     }
 }
 
+/* Steps per window of a recurrence's backward pass: the weight gradients of its products
+ * are summed window by window (about RNNC_WG_CHUNK rows each), so only one window of the
+ * products' output gradients is kept, not one per step of the whole sequence. */
+static inline int rnnc_window_steps(int B) { return B >= RNNC_WG_CHUNK ? 1 : RNNC_WG_CHUNK / B; }
+
+/* Floats of X^T packed for rnnc_weight_gradient_part: M rows of K columns. */
+static inline size_t rnnc_packed_rows_size(int M, int K) {
+    return (size_t)M * (size_t)((K + RNNC_NR - 1) / RNNC_NR) * RNNC_NR;
+}
+
+/* Thread tid's share of packing X [M, K] (row stride ldx) as the transposed operand of
+ * rnnc_weight_gradient_part: chunk by chunk of RNNC_WG_CHUNK rows, in chunk c panel p holds
+ * columns p*NR.. of the chunk's rows (zero past K). Threads split the (chunk, panel) pairs.
+ * With seq_b > 0, row r is step r / seq_b of example r % seq_b of a batch-first sequence
+ * ([seq_b, seq_t, ldx], X pointing at the first step): a window of steps of a model input. */
+static inline void rnnc_pack_rows_part(int M, int K, const float *restrict X, int ldx, int seq_b, int seq_t,
+                                       float *restrict xt, int tid, int nth) {
+    int panels = (K + RNNC_NR - 1) / RNNC_NR;
+    int chunks = (M + RNNC_WG_CHUNK - 1) / RNNC_WG_CHUNK;
+    int lo, hi;
+    rnnc_split(chunks * panels, tid, nth, &lo, &hi);
+    for (int cp = lo; cp < hi; cp++) {
+        int c = cp / panels, p = cp % panels;
+        int m0 = c * RNNC_WG_CHUNK;
+        int rows = M - m0 < RNNC_WG_CHUNK ? M - m0 : RNNC_WG_CHUNK;
+        float *restrict dst = xt + (size_t)m0 * panels * RNNC_NR + (size_t)p * rows * RNNC_NR;
+        for (int m = 0; m < rows; m++) {
+            int r = m0 + m;
+            const float *restrict x = X + (seq_b > 0 ? ((size_t)(r % seq_b) * seq_t + r / seq_b) : (size_t)r) * ldx;
+            for (int i = 0; i < RNNC_NR; i++) {
+                int k = p * RNNC_NR + i;
+                dst[(size_t)m * RNNC_NR + i] = k < K ? x[k] : 0.0f;
+            }
+        }
+    }
+}
+
+/* Thread tid's share of dW [N, K] += dY^T X inside a team (every thread calls it): packs X
+ * (rows as rnnc_pack_rows_part reads them) into `xt` (room for rnnc_packed_rows_size(M, K)),
+ * then sums. No allocation; the barriers
+ * pair up because every thread of the team passes them. */
+static inline void rnnc_weight_gradient_team(int M, int N, int K, const float *restrict dY, int ldy,
+                                             const float *restrict X, int ldx, int seq_b, int seq_t, float *restrict xt,
+                                             float *restrict dW, int tid, int nth) {
+    rnnc_pack_rows_part(M, K, X, ldx, seq_b, seq_t, xt, tid, nth);
+    #pragma omp barrier
+    rnnc_weight_gradient_part(M, N, K, dY, ldy, xt, dW, tid, nth);
+}
+
 /* dW [N, K] += dY^T X, summed over M rows: the weight gradient of y = x W^T for every row
  * (every step of a sequence) at once. Large ones run on the forward product's tiles, with
  * dY read in place as the transposed left operand and X packed once as the [K, M]
@@ -459,29 +510,13 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
 static inline void rnnc_weight_gradient(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
                                         int ldx, float *restrict dW, int threads) {
     if ((double)M * N * K < 4.0e6) { rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads); return; }
-    int panels = (K + RNNC_NR - 1) / RNNC_NR;
-    float *xt = rnnc_alloc_floats((size_t)M * panels * RNNC_NR);
+    float *xt = rnnc_alloc_floats(rnnc_packed_rows_size(M, K));
     if (!xt) {
         rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads);
         return;
     }
-    /* Pack X^T chunk by chunk: in chunk c, panel p holds columns p*NR.. of X's rows. */
-    int chunks = (M + RNNC_WG_CHUNK - 1) / RNNC_WG_CHUNK;
-    #pragma omp parallel for num_threads(threads) schedule(static) collapse(2)
-    for (int c = 0; c < chunks; c++) {
-        for (int p = 0; p < panels; p++) {
-            int m0 = c * RNNC_WG_CHUNK;
-            int rows = M - m0 < RNNC_WG_CHUNK ? M - m0 : RNNC_WG_CHUNK;
-            float *restrict dst = xt + (size_t)m0 * panels * RNNC_NR + (size_t)p * rows * RNNC_NR;
-            for (int m = 0; m < rows; m++)
-                for (int i = 0; i < RNNC_NR; i++) {
-                    int k = p * RNNC_NR + i;
-                    dst[(size_t)m * RNNC_NR + i] = k < K ? X[(size_t)(m0 + m) * ldx + k] : 0.0f;
-                }
-        }
-    }
     #pragma omp parallel num_threads(threads)
-    rnnc_weight_gradient_part(M, N, K, dY, ldy, xt, dW, rnnc_thread_id(), rnnc_thread_count());
+    rnnc_weight_gradient_team(M, N, K, dY, ldy, X, ldx, 0, 0, xt, dW, rnnc_thread_id(), rnnc_thread_count());
     free(xt);
 }
 

@@ -25,10 +25,11 @@ struct ScanEmitter {
         var workspace: [(name: String, floats: Int)] = []   // per example
     }
 
-    /// The step inputs this scan computes itself, step by step (inference only; see
-    /// `StreamedProjections`).
+    /// The step inputs this scan computes itself, step by step (see `StreamedProjections`;
+    /// a training forward saves them in its history, and the reverse scan sums their
+    /// gradients).
     func streamed(_ op: Op, training: Bool) -> [Int: Op] {
-        training ? [:] : StreamedProjections(graph: graph).of(op)
+        StreamedProjections(graph: graph).of(op)
     }
 
     func layout(_ op: Op, training: Bool = false) -> Layout {

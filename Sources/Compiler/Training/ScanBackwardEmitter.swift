@@ -6,8 +6,8 @@ import GraphIR
 /// the first state from the output sequence), runs the region's ops in reverse (fused
 /// backward kernels, products with the transposed weights), and carries the gradients of
 /// the previous states on. The weight gradient of every recurrent product is one product
-/// over all steps after the loop (the step's output gradients are kept for it), not one
-/// per step. Examples past their length pass their state gradient through untouched, as
+/// per window of steps (`rnnc_window_steps`: about 256 rows of steps x examples), not one
+/// per step: the window's output gradients are kept for it, and only one window's. Examples past their length pass their state gradient through untouched, as
 /// their forward passed the state through.
 struct ScanBackwardEmitter {
     let graph: Graph
@@ -27,19 +27,30 @@ struct ScanBackwardEmitter {
     }
 
     /// Per-example floats of the backward workspace (gradient buffers and bias scratch),
-    /// and per (step x example) floats for the kept product gradients.
-    func workspace(_ op: Op) -> (perExample: Int, perStep: Int) {
+    /// and floats per row of a window (`rnnc_window_steps(B) * B` rows): the products'
+    /// output gradients kept for the window's weight gradients, and the packed rows of the
+    /// products' vectors for them.
+    func workspace(_ op: Op) -> (perExample: Int, perWindowRow: Int) {
         let region = op.region!
         var perExample = 0
         for v in gradientValues(op) { perExample += round(graph.type(of: v).featureCount) }
         perExample += region.yields.map { round(graph.type(of: $0).featureCount) }.reduce(0, +)   // carries
         perExample += unbatchedOperands(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
         perExample += unbatchedComputed(op).map { 2 * round(graph.type(of: $0).featureCount) }.reduce(0, +)
-        let perStep = region.ops.filter { $0.kind == .matvec }.map { round(graph.type(of: $0.results[0]).featureCount) }.reduce(0, +)
-        return (perExample, perStep)
+        let products = region.ops.filter { $0.kind == .matvec }
+        let streams = StreamedProjections(graph: graph).of(op)
+        var kept = products.map { round(graph.type(of: $0.results[0]).featureCount) }.reduce(0, +)
+        kept += streams.values.map { round(graph.type(of: $0.operands[1]).dims[0]) }.reduce(0, +)
+        let vectors = products.map { graph.type(of: $0.operands[0]).dims[1] } + streams.values.map { graph.type(of: $0.operands[1]).dims[1] }
+        let packed = vectors.map(packedWidth).max() ?? 0
+        return (perExample, kept + packed)
     }
 
     private func round(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+
+    /// Floats per row of a vector of width k packed for a weight gradient (a multiple of
+    /// the widest panel any target uses, 48 floats, so one figure serves every target).
+    private func packedWidth(_ k: Int) -> Int { (k + 47) / 48 * 48 }
 
     /// Region values that get a gradient buffer: batched arguments and op results.
     func gradientValues(_ op: Op) -> [ValueID] { ScanEmitter(graph: graph, prefix: prefix).historyValues(op) }
@@ -84,6 +95,11 @@ struct ScanBackwardEmitter {
                       "const float *gout"]
         params += states.indices.map { "const float *gfinal\($0)" }
         params += (0..<stepInputs).map { "float *dx\($0)" }
+        // A step input the forward computed step by step (StreamedProjections): the
+        // projection's input sequence, and its gradient (NULL when nothing needs it).
+        let streams = StreamedProjections(graph: graph).of(op)
+        let streamKeys = streams.keys.sorted()
+        for k in streamKeys { params += ["const float *u\(k)", "float *du\(k)"] }
         params += ["float *ws", "float *hgy", "int threads"]
         let fn = functionName(op)
         s += "static void \(fn)(" + params.joined(separator: ",\n" + String(repeating: " ", count: fn.count + 13)) + ") {\n"
@@ -103,11 +119,26 @@ struct ScanBackwardEmitter {
             s += "    float *g\(u.index) = ws + off; off += (size_t)B * \(round(width(u)));\n"
         }
         s += "    (void)off;\n"
+        // The window's kept product gradients (rows (t - tlo) * B + b), then packed rows.
+        s += "    const int win = rnnc_window_steps(B);  /* steps per window of weight gradients */\n"
+        s += "    const size_t wrows = (size_t)win * B;\n"
         var hoff = 0
         for p in products {
-            s += "    float *hgy\(p.results[0].index) = hgy + (size_t)B * T * \(hoff);\n"
+            s += "    float *hgy\(p.results[0].index) = hgy + wrows * \(hoff);\n"
             hoff += round(width(p.results[0]))
         }
+        for k in streamKeys {
+            s += "    float *gin\(k) = hgy + wrows * \(hoff);  /* step input x\(k)'s gradient, by window */\n"
+            hoff += round(graph.type(of: streams[k]!.operands[1]).dims[0])
+        }
+        s += "    float *xt = hgy + wrows * \(hoff);\n"
+        s += "    (void)xt;\n"
+        if !streams.isEmpty {
+            s += "    /* from RNNC_STREAM_MIN_BATCH examples the forward computed the input projections step by\n"
+            s += "     * step; their gradients are summed here, window by window, instead of after the loop */\n"
+            s += "    const int stream = B >= RNNC_STREAM_MIN_BATCH;\n"
+        }
+
         for (i, st) in states.enumerated() {
             s += "    if (gfinal\(i)) memcpy(carry\(i), gfinal\(i), (size_t)B * \(width(st)) * sizeof(float));\n"
             s += "    else memset(carry\(i), 0, (size_t)B * \(width(st)) * sizeof(float));\n"
@@ -141,6 +172,10 @@ struct ScanBackwardEmitter {
         s += "        (void)rows;\n"
         s += "        for (int step = T - 1; step >= 0; step--) {\n"
         s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
+        s += "            /* this step's window: steps [w0, w0 + wn), times from tlo */\n"
+        s += "            const int w0 = step / win * win, wn = (w0 + win < T ? w0 + win : T) - w0;\n"
+        s += "            const int tlo = \(reverse ? "T - (w0 + wn)" : "w0");\n"
+        s += "            (void)wn;\n            (void)tlo;\n"
         for v in gvals { s += "            memset(g\(v.index) + (size_t)b0 * \(width(v)), 0, rows * \(width(v)) * sizeof(float));\n" }
         // Seeds.
         let first = width(states[0])
@@ -177,7 +212,7 @@ struct ScanBackwardEmitter {
                 let w = inner.operands[0], v = inner.operands[1], y = inner.results[0]
                 let wt = graph.type(of: w)
                 s += "            /* product \(graph.name(of: y) ?? ""): keep g for the weight gradient; g(v) += g(y) W */\n"
-                s += "            memcpy(hgy\(y.index) + ((size_t)t * B + b0) * \(wt.dims[0]), g\(y.index) + (size_t)b0 * \(wt.dims[0]), rows * \(wt.dims[0]) * sizeof(float));\n"
+                s += "            memcpy(hgy\(y.index) + ((size_t)(t - tlo) * B + b0) * \(wt.dims[0]), g\(y.index) + (size_t)b0 * \(wt.dims[0]), rows * \(wt.dims[0]) * sizeof(float));\n"
                 if hist[v] != nil {
                     s += "            #pragma omp barrier\n"
                     s += "            rnnc_gemm_part(B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
@@ -206,7 +241,18 @@ struct ScanBackwardEmitter {
         // Carry and step inputs.
         s += "            /* carry the previous states' gradients; examples past their length pass theirs through */\n"
         s += "            for (int b = b0; b < b1; b++) {\n"
-        s += "                if (lengths && t >= lengths[b]) continue;\n"
+        func windowRow(_ k: Int) -> String {
+            "gin\(k) + ((size_t)(t - tlo) * B + b) * \(width(region.arguments[k]))"
+        }
+        if streamKeys.isEmpty {
+            s += "                if (lengths && t >= lengths[b]) continue;\n"
+        } else {
+            s += "                if (lengths && t >= lengths[b]) {\n"
+            for k in streamKeys {
+                s += "                    if (stream) memset(\(windowRow(k)), 0, \(width(region.arguments[k])) * sizeof(float));\n"
+            }
+            s += "                    continue;\n                }\n"
+        }
         for (i, st) in states.enumerated() {
             let w = width(st)
             s += "                memcpy(carry\(i) + (size_t)b * \(w), g\(st.index) + (size_t)b * \(w), \(w) * sizeof(float));\n"
@@ -214,9 +260,56 @@ struct ScanBackwardEmitter {
         for k in 0..<stepInputs {
             let a = region.arguments[k]
             let w = width(a)
-            s += "                for (int j = 0; j < \(w); j++) dx\(k)[((size_t)b * T + t) * \(w) + j] += g\(a.index)[(size_t)b * \(w) + j];\n"
+            let sum = "for (int j = 0; j < \(w); j++) dx\(k)[((size_t)b * T + t) * \(w) + j] += g\(a.index)[(size_t)b * \(w) + j];"
+            if streams[k] != nil {
+                s += "                if (stream) memcpy(\(windowRow(k)), g\(a.index) + (size_t)b * \(w), \(w) * sizeof(float));\n"
+                s += "                else \(sum)\n"
+            } else {
+                s += "                \(sum)\n"
+            }
         }
         s += "            }\n"
+        // The projection's input gradient, step by step: du[t] += g(x_k) W (B rows, the
+        // weight's columns split over the team, as the forward's product).
+        for k in streamKeys {
+            let p = streams[k]!
+            let wt = graph.type(of: p.operands[1])
+            let (n, kk) = (wt.dims[0], wt.dims[1])
+            s += "            if (stream && du\(k)) {\n"
+            s += "                #pragma omp barrier\n"
+            s += "                rnnc_gemm_part(B, \(kk), \(n), gin\(k) + (size_t)(t - tlo) * B * \(n), \(n), m->pkT\(p.operands[1].index), NULL, du\(k) + (size_t)t * \(kk), T * \(kk), 1, tid, nth);\n"
+            s += "            }\n"
+        }
+        // Weight gradients of the recurrent products, once per window: the window's steps
+        // and examples in one product each (the team's barriers: every product's kept rows
+        // are written, the packed rows are free, and the next window may overwrite both).
+        let windowed = products.filter { hist[$0.operands[1]] != nil }
+        if !windowed.isEmpty || !streamKeys.isEmpty {
+            s += "            if (step == w0) {\n"
+            for p in windowed {
+                let w = p.operands[0], v = p.operands[1], y = p.results[0]
+                let wt = graph.type(of: w)
+                s += "                /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(y)^T v */\n"
+                s += "                #pragma omp barrier\n"
+                s += "                rnnc_weight_gradient_team(wn * B, \(wt.dims[0]), \(wt.dims[1]), hgy\(y.index), \(wt.dims[0]), hist + (size_t)B * \(hist[v]!) * T + (size_t)tlo * B * \(wt.dims[1]), \(wt.dims[1]), 0, 0, xt, m->gw\(w.index), tid, nth);\n"
+            }
+            for k in streamKeys {
+                let p = streams[k]!
+                let w = p.operands[1]
+                let wt = graph.type(of: w)
+                let (n, kk) = (wt.dims[0], wt.dims[1])
+                s += "                if (stream) {\n"
+                s += "                    /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(x\(k))^T u\(k) (u\(k) read as [B, T, \(kk)]) */\n"
+                s += "                    #pragma omp barrier\n"
+                s += "                    rnnc_weight_gradient_team(wn * B, \(n), \(kk), gin\(k), \(n), u\(k) + (size_t)tlo * \(kk), \(kk), B, T, xt, m->gw\(w.index), tid, nth);\n"
+                if case .linear(true) = p.kind {
+                    s += "                    if (tid == 0) rnnc_bias_gradient(wn * B, \(n), gin\(k), \(n), m->gw\(p.operands[2].index));\n"
+                }
+                s += "                }\n"
+            }
+            s += "                #pragma omp barrier\n"
+            s += "            }\n"
+        }
         s += "        }\n"
         s += "    }\n"
         // Biases and parameter-only values: their sums over steps and examples.
@@ -228,14 +321,6 @@ struct ScanBackwardEmitter {
             for r in inner.results { args += ["g\(r.index)", "0"] }
             for o in inner.operands { args += [graph.type(of: o).dims.isEmpty ? "NULL" : gradientTarget(o), "0"] }
             s += "    \(fusedBack.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
-        }
-        // Weight gradients of the recurrent products: one product over all steps each.
-        for p in products {
-            let w = p.operands[0], v = p.operands[1], y = p.results[0]
-            let wt = graph.type(of: w)
-            guard hist[v] != nil else { continue }
-            s += "    /* \(graph.name(of: w) ?? "weight") += sum over steps and examples of g(y)^T v */\n"
-            s += "    rnnc_weight_gradient(T * B, \(wt.dims[0]), \(wt.dims[1]), hgy\(y.index), \(wt.dims[0]), hist + (size_t)B * \(hist[v]!) * T, \(wt.dims[1]), m->gw\(w.index), threads);\n"
         }
         s += "}\n"
         return s

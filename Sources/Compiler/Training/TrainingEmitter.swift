@@ -174,9 +174,13 @@ extension CEmitter {
             let rows = t.sequence ? "(size_t)B * T" : (t.batched ? "(size_t)B" : "(size_t)1")
             return "rnnc_round16(\(rows) * \(t.featureCount))"
         }
+        // A projection computed step by step (B >= RNNC_STREAM_MIN_BATCH) lives in the scan's
+        // history and its gradient in the reverse scan's window: no buffers of its own.
+        let streamed = StreamedProjections(graph: graph).results
         for v in trainingValues {
-            pieces.append(("v\(v.index)", size(graph.type(of: v))))
-            pieces.append(("g\(v.index)", size(graph.type(of: v))))
+            let bytes = streamed.contains(v) ? "(B < RNNC_STREAM_MIN_BATCH ? \(size(graph.type(of: v))) : 0)" : size(graph.type(of: v))
+            pieces.append(("v\(v.index)", bytes))
+            pieces.append(("g\(v.index)", bytes))
         }
         // Inputs are read in place; a recurrence reading one directly still writes its gradient.
         for op in graph.ops { if case .input = op.kind { pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
@@ -191,7 +195,7 @@ extension CEmitter {
             pieces.append(("hist\(i)", "rnnc_round16((size_t)B * T * \(scanEmitter.historyWidth(op)))"))
             let w = scanBack.workspace(op)
             pieces.append(("bws\(i)", "rnnc_round16((size_t)B * \(w.perExample))"))
-            pieces.append(("hgy\(i)", "rnnc_round16((size_t)B * T * \(max(1, w.perStep)))"))
+            pieces.append(("hgy\(i)", "rnnc_round16((size_t)rnnc_window_steps(B) * B * \(max(1, w.perWindowRow)))"))
         }
         let scratchOperands = graph.ops.filter { $0.kind == .fused }.flatMap { op in
             op.operands.filter { !graph.type(of: $0).batched && !graph.type(of: $0).dims.isEmpty }
@@ -207,7 +211,6 @@ extension CEmitter {
                 if (!(m->train_arena = rnnc_alloc_floats(need))) { rnnc_fail("out of memory: %zu floats for training", need); return -1; }
                 m->train_floats = need;
             }
-            memset(m->train_arena, 0, need * sizeof(float));
             const int threads = m->threads;
             size_t offset = 0;
 
@@ -217,6 +220,12 @@ extension CEmitter {
             s += "    float *\(p.name) = m->train_arena + offset; offset += \(p.size);\n"
         }
         s += "    (void)offset;\n"
+        // Gradients are summed into (+=) and start at zero; every other buffer is written
+        // before it is read.
+        s += "    /* the activations' gradients start at zero */\n"
+        for p in pieces where p.name.hasPrefix("g") {
+            s += "    memset(\(p.name), 0, \(p.size) * sizeof(float));\n"
+        }
         let carvedEnd = s.count
         func ptr(_ v: ValueID) -> String {
             if let op = defs[v] {
@@ -237,7 +246,7 @@ extension CEmitter {
                 // (args end with the carried state, then workspace and threads: the carry
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
-            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" })
+            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, streaming: true)
         }
         // Loss.
         s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
@@ -351,11 +360,18 @@ extension CEmitter {
             let x = op.operands[0], w = op.operands[1]
             let wt = graph.type(of: w)
             let (n, k) = (wt.dims[0], wt.dims[1])
-            if needs.contains(x) {
-                s += "    rnnc_gemm_ex(\(rows), \(k), \(n), g\(r.index), \(n), m->pkT\(w.index), NULL, g\(x.index), \(k), 1, threads);\n"
+            let streamed = StreamedProjections(graph: graph).results.contains(r)
+            let indent = streamed ? "    " : ""
+            if streamed {
+                s += "    /* from RNNC_STREAM_MIN_BATCH examples the recurrence's backward did this, window by window */\n"
+                s += "    if (B < RNNC_STREAM_MIN_BATCH) {\n"
             }
-            s += "    rnnc_weight_gradient(\(rows), \(n), \(k), g\(r.index), \(n), \(ptr(x)), \(k), m->gw\(w.index), threads);\n"
-            if bias { s += "    rnnc_bias_gradient(\(rows), \(n), g\(r.index), \(n), m->gw\(op.operands[2].index));\n" }
+            if needs.contains(x) {
+                s += "\(indent)    rnnc_gemm_ex(\(rows), \(k), \(n), g\(r.index), \(n), m->pkT\(w.index), NULL, g\(x.index), \(k), 1, threads);\n"
+            }
+            s += "\(indent)    rnnc_weight_gradient(\(rows), \(n), \(k), g\(r.index), \(n), \(ptr(x)), \(k), m->gw\(w.index), threads);\n"
+            if bias { s += "\(indent)    rnnc_bias_gradient(\(rows), \(n), g\(r.index), \(n), m->gw\(op.operands[2].index));\n" }
+            if streamed { s += "    }\n" }
         case .embedding:
             let table = op.operands[0], ids = op.operands[1]
             let d = rt.width
@@ -421,6 +437,10 @@ extension CEmitter {
             var args = ["m", "B", "T", "lengths", "hist\(i)", "g\(r.index)"]
             args += op.results.dropFirst().map { "g\($0.index)" }
             args += op.operands.map { "g\($0.index)" }
+            for (_, p) in StreamedProjections(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
+                let u = p.operands[0]
+                args += [ptr(u), needs.contains(u) ? "g\(u.index)" : "NULL"]
+            }
             args += ["bws\(i)", "hgy\(i)", "threads"]
             s += "    \(ScanBackwardEmitter(graph: graph, prefix: prefix).functionName(op))(\(args.joined(separator: ", ")));\n"
         default:

@@ -32,7 +32,7 @@ public struct TrainingPlan {
             let kept = scanEmitter.historyValues(op)
             let w = back.workspace(op)
             s += "  #   scan \(op.results[0]): history \(scanEmitter.historyWidth(op)) (\(kept.map(\.description).joined(separator: ", "))), "
-            s += "product gradients \(w.perStep); backward workspace \(w.perExample) per example\n"
+            s += "backward workspace \(w.perExample) per example; product gradients and packed rows \(w.perWindowRow) per row of a window (about 256 steps x examples)\n"
         }
         s += "  backward {\n"
         let needs = emitter.valuesNeedingGradients()
@@ -53,6 +53,10 @@ public struct TrainingPlan {
         switch op.kind {
         case .linear(let bias):
             let (x, w) = (op.operands[0], op.operands[1])
+            if StreamedProjections(graph: graph).results.contains(r) {
+                return "\(d(w)) += \(d(r))^T \(x)\(bias ? ", \(d(op.operands[2])) += column sums of \(d(r))" : "")\(needs.contains(x) ? ", \(d(x)) += \(d(r)) \(w)" : "")"
+                    + "  # from 4 examples on, inside the recurrence's backward: by window and by step"
+            }
             var parts = ["\(d(w)) += \(d(r))^T \(x)  # one product over every row\(graph.type(of: r).sequence ? " and step" : "")"]
             if bias { parts.append("\(d(op.operands[2])) += column sums of \(d(r))") }
             if needs.contains(x) { parts.append("\(d(x)) += \(d(r)) \(w)") }
