@@ -49,6 +49,8 @@ public final class CompiledModel {
     private typealias GetCarryFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<Float>?) -> Int32
     private typealias SetCarryFn = @convention(c) (OpaquePointer?, Int32, UnsafePointer<Float>?) -> Int32
     private let carryWidthFn: CarryWidthFn?
+    private typealias TrainingFloatsFn = @convention(c) (Int32, Int32, UnsafeMutablePointer<Double>?) -> Int32
+    private let trainingFloatsFn: TrainingFloatsFn?
     private let getCarryFn: GetCarryFn?
     private let setCarryFn: SetCarryFn?
 
@@ -85,6 +87,7 @@ public final class CompiledModel {
         resetFn = try? symbol("reset_state", ResetFn.self)
         parameterFn = try? symbol("parameter", GradientFn.self)
         carryWidthFn = try? symbol("carry_width", CarryWidthFn.self)
+        trainingFloatsFn = try? symbol("training_floats", TrainingFloatsFn.self)
         getCarryFn = try? symbol("get_carry", GetCarryFn.self)
         setCarryFn = try? symbol("set_carry", SetCarryFn.self)
         guard let m = weights.withCString({ create($0) }) else {
@@ -109,6 +112,21 @@ public final class CompiledModel {
 
     /// The states a stateful model carries into its next call: the batch they are held
     /// for and batch x (per-example floats) values; nil when none are held.
+    /// What a training step keeps for a batch and sequence length, in floats (nil if the
+    /// model cannot be trained, or its library predates the report).
+    public struct TrainingMemory {
+        public var savedActivations: Double
+        public var workBuffers: Double
+        public var packedWeights: Double
+    }
+
+    public func trainingMemory(batch: Int, time: Int) -> TrainingMemory? {
+        guard let trainingFloatsFn else { return nil }
+        var out = [Double](repeating: 0, count: 3)
+        guard trainingFloatsFn(Int32(batch), Int32(time), &out) == 0 else { return nil }
+        return TrainingMemory(savedActivations: out[0], workBuffers: out[1], packedWeights: out[2])
+    }
+
     public func carriedState() -> (batch: Int, values: [Float])? {
         guard let getCarryFn, let carryWidthFn else { return nil }
         let batch = Int(getCarryFn(model, nil))

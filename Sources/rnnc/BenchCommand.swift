@@ -70,16 +70,46 @@ struct BenchCommand: ParsableCommand {
                 let median = times[times.count / 2]
                 let gflops = flops / (median / 1000) / 1e9
                 let rss = Self.peakResidentMB()
+                let memory = mode == "train" ? trainingMemory(compiled, interface) : nil
                 if json {
-                    print("{\"model\": \"\(interface.model)\", \"mode\": \"\(mode)\", \"batch\": \(batch), \"seq\": \(seq), \"threads\": \(threadCount), \"median_ms\": \(Self.fmt(median)), \"min_ms\": \(Self.fmt(times[0])), \"runs\": \(times.count), \"examples_per_s\": \(Self.fmt(Double(batch) / median * 1000)), \"gflops\": \(Self.fmt(gflops)), \"peak_rss_mb\": \(Self.fmt(rss))}")
+                    var fields = "\"model\": \"\(interface.model)\", \"mode\": \"\(mode)\", \"batch\": \(batch), \"seq\": \(seq), \"threads\": \(threadCount), \"median_ms\": \(Self.fmt(median)), \"min_ms\": \(Self.fmt(times[0])), \"runs\": \(times.count), \"examples_per_s\": \(Self.fmt(Double(batch) / median * 1000)), \"gflops\": \(Self.fmt(gflops)), \"peak_rss_mb\": \(Self.fmt(rss))"
+                    if let memory { fields += ", " + memory.json }
+                    print("{\(fields)}")
                 } else {
                     print("\(interface.model) \(mode): batch \(batch), seq \(seq), \(threadCount) thread\(threadCount == 1 ? "" : "s"): median \(Self.fmt(median)) ms over \(times.count) runs (min \(Self.fmt(times[0]))), \(Self.fmt(Double(batch) / median * 1000)) examples/s, \(Self.fmt(gflops)) GFLOP/s, peak memory \(Self.fmt(rss)) MB")
+                    if let memory { print("  " + memory.text) }
                 }
             }
         }
     }
 
     static func fmt(_ v: Double) -> String { String(format: "%.3f", v) }
+
+    /// The training step's memory by kind, from the library's own account (MB), and its
+    /// ratio to the bound of issue 4: weights, optimizer state and saved activations.
+    struct MemoryReport {
+        var parameters, optimizer, gradients, saved, work, packed: Double
+        var total: Double { parameters + optimizer + gradients + saved + work + packed }
+        var bound: Double { parameters + optimizer + saved }
+        var json: String {
+            "\"weights_mb\": \(fmt(parameters)), \"optimizer_mb\": \(fmt(optimizer)), \"gradients_mb\": \(fmt(gradients)), "
+                + "\"saved_activations_mb\": \(fmt(saved)), \"work_buffers_mb\": \(fmt(work)), \"packed_weights_mb\": \(fmt(packed)), "
+                + "\"training_mb\": \(fmt(total)), \"memory_ratio\": \(fmt(total / bound))"
+        }
+        var text: String {
+            "training memory \(fmt(total)) MB: weights \(fmt(parameters)), optimizer moments \(fmt(optimizer)), gradients \(fmt(gradients)), "
+                + "saved activations \(fmt(saved)), work buffers \(fmt(work)), packed weights \(fmt(packed)); "
+                + "\(String(format: "%.2f", total / bound))x weights + optimizer + saved activations"
+        }
+    }
+
+    func trainingMemory(_ compiled: CompiledModel, _ interface: ModelInterface) -> MemoryReport? {
+        guard let m = compiled.trainingMemory(batch: batch, time: seq) else { return nil }
+        let mb = 4.0 / 1_048_576
+        let params = Double(interface.parameters.reduce(0) { $0 + $1.shape.reduce(1, *) }) * mb
+        return MemoryReport(parameters: params, optimizer: 2 * params, gradients: params, saved: m.savedActivations * mb,
+                            work: m.workBuffers * mb, packed: m.packedWeights * mb)
+    }
 
     /// The process's peak resident memory (VmHWM), in MB.
     static func peakResidentMB() -> Double {

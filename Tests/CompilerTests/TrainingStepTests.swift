@@ -84,3 +84,44 @@ final class TrainingStepTests: XCTestCase {
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
     }
 }
+
+/// The training step's memory plan, from the library's own account (NAME_training_floats).
+final class TrainingMemoryTests: XCTestCase {
+    /// From RNNC_STREAM_MIN_BATCH (4) examples the hoisted input projection (4H floats per
+    /// step and example for an LSTM) is saved once, in the recurrence's history, and its
+    /// gradient lives in a window of the backward pass; below it, it is also a top-level
+    /// value with a gradient of the same size. And the products' output gradients are kept
+    /// for one window of about 256 rows (steps x examples), not for the whole sequence.
+    func testTheInputProjectionIsSavedOnceAndProductGradientsForOneWindow() throws {
+        let dir = TestSupport.temporaryDirectory("memory-plan")
+        let source = "\(dir)/lstm_memory.rnn"
+        try """
+        model lstm_memory {
+            input  x: float[time, 16]
+            target y: float[time, 32]
+            h = lstm(x, hidden=32)
+            output h
+            loss mse(h, y)
+        }
+        """.write(toFile: source, atomically: true, encoding: .utf8)
+        let build = try TestSupport.compile(source)
+        let interface = try ModelInterface.read(path: "\(build)/lstm_memory.json")
+        let weights = "\(dir)/w.safetensors"
+        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
+        let model = try CompiledModel(directory: build, weights: weights)
+        let T = 50, H = 32
+        let small = try XCTUnwrap(model.trainingMemory(batch: 2, time: T))
+        let large = try XCTUnwrap(model.trainingMemory(batch: 4, time: T))
+        // Per example: below the threshold the projection is saved twice (4H per step more).
+        XCTAssertEqual(small.savedActivations / 2 - large.savedActivations / 4, Double(T * 4 * H), accuracy: 64)
+        // Work buffers do not grow with the sequence beyond its output gradient (B*T*H) and
+        // the loss's row mask (B*T), the windows being fixed: doubling T adds just those.
+        let longer = try XCTUnwrap(model.trainingMemory(batch: 4, time: 2 * T))
+        XCTAssertEqual(longer.workBuffers - large.workBuffers, Double(4 * T * (H + 1)), accuracy: 64)
+        // The library trains at that size with those buffers.
+        let x = CompiledModel.Buffer.floats([Float](repeating: 0.1, count: 4 * T * 16))
+        let y = CompiledModel.Buffer.floats([Float](repeating: 0.2, count: 4 * T * H))
+        let result = try model.gradients(batch: 4, time: T, inputs: [x], targets: [y], lengths: nil)
+        XCTAssert(result.loss.isFinite)
+    }
+}

@@ -755,6 +755,9 @@ public struct CEmitter {
         /* The optimizer's moments (laid out like the parameters block) and step count, for
          * checkpoints; writable, so a resumed run restores them. */
         int \(prefix)_optimizer_state(\(prefix)_model *m, float **moment1, float **moment2, long **step);
+        /* Floats a training step keeps for `batch` x `time`: out[0] saved activations, out[1] work
+         * buffers, out[2] packed weight copies (besides parameters, gradients and moments). */
+        int \(prefix)_training_floats(int batch, int time, double *out);
 
         /* The same, by position (inputs and outputs in the order above); for tools. */
         int \(prefix)_run_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const int32_t *lengths);

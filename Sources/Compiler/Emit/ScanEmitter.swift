@@ -73,9 +73,9 @@ struct ScanEmitter {
         return l
     }
 
-    /// Values a training forward saves at every step for the backward pass: every batched
-    /// region argument (step inputs, previous states) and every batched op result.
-    func historyValues(_ op: Op) -> [ValueID] {
+    /// Every batched value of a step: region arguments (step inputs, previous states) and
+    /// op results. Each gets a gradient buffer in the backward step.
+    func batchedValues(_ op: Op) -> [ValueID] {
         let region = op.region!
         var out: [ValueID] = []
         for a in region.arguments where graph.type(of: a).batched { out.append(a) }
@@ -87,6 +87,24 @@ struct ScanEmitter {
             for r in inner.results where graph.type(of: r).batched && !out.contains(r) { out.append(r) }
         }
         return out
+    }
+
+    /// Values a training forward saves at every step for the backward pass: those the
+    /// backward step reads. A fused kernel's backward recomputes its values from its
+    /// operands; a product's weight gradient reads its vector; softmax's backward reads its
+    /// output. A step's new states are not saved: the next step saves them as its previous
+    /// states, and the backward reads them there.
+    func historyValues(_ op: Op) -> [ValueID] {
+        var read = Set<ValueID>()
+        for inner in op.region!.ops {
+            switch inner.kind {
+            case .fused: read.formUnion(inner.operands)
+            case .matvec: read.insert(inner.operands[1])
+            case .softmax: read.insert(inner.results[0])
+            default: break
+            }
+        }
+        return batchedValues(op).filter(read.contains)
     }
 
     /// Floats of the history per (time step x example).

@@ -53,7 +53,7 @@ struct ScanBackwardEmitter {
     private func packedWidth(_ k: Int) -> Int { (k + 47) / 48 * 48 }
 
     /// Region values that get a gradient buffer: batched arguments and op results.
-    func gradientValues(_ op: Op) -> [ValueID] { ScanEmitter(graph: graph, prefix: prefix).historyValues(op) }
+    func gradientValues(_ op: Op) -> [ValueID] { ScanEmitter(graph: graph, prefix: prefix).batchedValues(op) }
 
     /// Values of the region computed from parameters alone (`sigmoid(a)` of a parameter
     /// vector): the same at every step and for every example. The backward step recomputes

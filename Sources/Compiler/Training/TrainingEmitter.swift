@@ -112,6 +112,10 @@ extension CEmitter {
                 (void)m; (void)moment1; (void)moment2; (void)step;
                 return -1;
             }
+            int \(prefix)_training_floats(int batch, int time, double *out) {
+                (void)batch; (void)time; (void)out;
+                return -1;
+            }
 
             """
         }
@@ -182,8 +186,18 @@ extension CEmitter {
             pieces.append(("v\(v.index)", bytes))
             pieces.append(("g\(v.index)", bytes))
         }
-        // Inputs are read in place; a recurrence reading one directly still writes its gradient.
-        for op in graph.ops { if case .input = op.kind { pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
+        // Inputs are read in place; a recurrence or fused kernel reading one directly still
+        // writes its gradient (which nothing reads). Products and embeddings do not.
+        let writesInputGradient = Set(graph.ops.filter { op in
+            switch op.kind {
+            case .scan, .fused: return true
+            default: return false
+            }
+        }.flatMap(\.operands))
+        for op in graph.ops {
+            guard case .input = op.kind, writesInputGradient.contains(op.results[0]) else { continue }
+            pieces.append(("g\(op.results[0].index)", size(graph.type(of: op.results[0]))))
+        }
         pieces.append(("valid", "rnnc_round16((size_t)B * T)"))
         for op in graph.ops { if case .dropout = op.kind { pieces.append(("mask\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
@@ -332,6 +346,40 @@ extension CEmitter {
         }
 
         """
+        s += trainingFloatsFunction(pieces)
+        return s
+    }
+
+    /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
+    /// sequence length (the same size expressions as the arena's), and the packed weights.
+    private func trainingFloatsFunction(_ pieces: [(name: String, size: String)]) -> String {
+        // Values (vN), histories and dropout masks; `valid` (the loss's row mask) is work.
+        let saved = pieces.filter { p in
+            p.name != "valid" && ["v", "hist", "mask"].contains(where: p.name.hasPrefix)
+        }
+        let work = pieces.filter { p in !saved.contains(where: { $0.name == p.name }) }
+        func sum(_ ps: [(name: String, size: String)]) -> String {
+            ps.isEmpty ? "0" : ps.map { "(double)\($0.size)" }.joined(separator: "\n             + ")
+        }
+        var packed: [String] = []
+        for w in packedWeights {
+            let t = graph.type(of: w)
+            packed.append("(double)rnnc_packed_size(\(t.dims[0]), \(t.dims[1]))")
+        }
+        for w in transposedWeights {
+            let t = graph.type(of: w)
+            packed.append("(double)rnnc_packed_size(\(t.dims[1]), \(t.dims[0]))")
+        }
+        var s = "/* Floats a training step keeps for `batch` examples of `time` steps: out[0] the activations\n"
+        s += " * saved for the backward pass, out[1] its work buffers (activation gradients, a window of\n"
+        s += " * product gradients, scratch), out[2] the packed copies of the weights (forward and\n"
+        s += " * transposed). Parameters, gradients and each optimizer moment: NAME_parameter_floats. */\n"
+        s += "int \(prefix)_training_floats(int batch, int time, double *out) {\n"
+        s += "    const int B = batch;\n    const int T = time;\n    (void)B;\n    (void)T;\n"
+        s += "    out[0] = \(sum(saved));\n"
+        s += "    out[1] = \(sum(work));\n"
+        s += "    out[2] = \(packed.isEmpty ? "0" : packed.joined(separator: " + "));\n"
+        s += "    return 0;\n}\n\n"
         return s
     }
 
