@@ -34,6 +34,7 @@ public final class CompiledModel {
                                                     UnsafePointer<UnsafeRawPointer?>?, UnsafePointer<Int32>?,
                                                     UnsafeRawPointer?, UnsafeMutablePointer<Double>?) -> Int32
     private let trainStepFn: TrainStepFn?
+    private let lossFn: GradientsFn?
     private typealias StateFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?,
                                                 UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, UnsafeMutablePointer<UnsafeMutablePointer<Int>?>?) -> Int32
     private let stateFn: StateFn?
@@ -80,6 +81,7 @@ public final class CompiledModel {
         gradientsFn = try? symbol("gradients_v", GradientsFn.self)
         gradientFn = try? symbol("gradient", GradientFn.self)
         trainStepFn = try? symbol("train_step_v", TrainStepFn.self)
+        lossFn = try? symbol("loss_v", GradientsFn.self)
         stateFn = try? symbol("optimizer_state", StateFn.self)
         statefulFn = try? symbol("set_stateful", FlagFn.self)
         dropoutFn = try? symbol("set_dropout", FlagFn.self)
@@ -174,16 +176,7 @@ public final class CompiledModel {
             }
         }
         guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "run failed") }
-        var results: [(shape: [Int], values: [Float])] = []
-        for i in interface.outputs.indices {
-            var shape = [Int64](repeating: 0, count: 8)
-            var rank: Int32 = 0
-            guard let p = outputFn(model, Int32(i), &shape, &rank) else { throw FormatError("output \(i) missing") }
-            let dims = shape.prefix(Int(rank)).map { Int($0) }
-            let count = dims.reduce(1, *)
-            results.append((dims, Array(UnsafeBufferPointer(start: p, count: count))))
-        }
-        return results
+        return try currentOutputs()
     }
 
     /// Forward, loss and backward for one batch: the loss and every parameter's gradient
@@ -202,6 +195,39 @@ public final class CompiledModel {
             return Array(UnsafeBufferPointer(start: g, count: p.shape.reduce(1, *)))
         }
         return (loss, grads)
+    }
+
+    /// The loss of one batch in evaluation mode (the forward pass alone, dropout off) and the
+    /// outputs of that pass. Libraries compiled before `NAME_loss_v` existed fall back to a
+    /// gradients call (dropout off) and a run.
+    public func evaluationLoss(batch: Int, time: Int, inputs: [Buffer], targets: [Buffer], lengths: [Int32]?) throws
+        -> (loss: Double, outputs: [(shape: [Int], values: [Float])])
+    {
+        guard let lossFn else {
+            setDropout(false)
+            defer { setDropout(true) }
+            let loss = try gradients(batch: batch, time: time, inputs: inputs, targets: targets, lengths: lengths).loss
+            return (loss, try run(batch: batch, time: time, inputs: inputs, lengths: lengths))
+        }
+        var loss = 0.0
+        let status = withTrainingArrays(inputs, targets, lengths) { ip, tp, lp in
+            lossFn(model, Int32(batch), Int32(time), ip, tp, lp, &loss)
+        }
+        guard status == 0 else { throw FormatError(errorFn().map { String(cString: $0) } ?? "loss failed") }
+        return (loss, try currentOutputs())
+    }
+
+    /// The outputs the last forward pass left.
+    private func currentOutputs() throws -> [(shape: [Int], values: [Float])] {
+        var results: [(shape: [Int], values: [Float])] = []
+        for i in interface.outputs.indices {
+            var shape = [Int64](repeating: 0, count: 8)
+            var rank: Int32 = 0
+            guard let p = outputFn(model, Int32(i), &shape, &rank) else { throw FormatError("output \(i) missing") }
+            let dims = shape.prefix(Int(rank)).map { Int($0) }
+            results.append((dims, Array(UnsafeBufferPointer(start: p, count: dims.reduce(1, *)))))
+        }
+        return results
     }
 
     /// The settings of one optimizer step, laid out as the C struct `rnnc_optimizer`.

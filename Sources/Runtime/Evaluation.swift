@@ -13,8 +13,13 @@ extension CompiledModel {
     /// labels, over each example's valid steps.
     public func classificationCounts(batch: Int, time: Int, inputs: [Buffer], labels: Buffer, lengths: [Int32]?,
                                      output: Int) throws -> (correct: Int, total: Int) {
-        guard case .ints(let y) = labels else { return (0, 0) }
         let scores = try run(batch: batch, time: time, inputs: inputs, lengths: lengths)[output].values
+        return classificationCounts(batch: batch, scores: scores, labels: labels, lengths: lengths)
+    }
+
+    /// The same from class scores already computed (`[B, (T,) classes]`).
+    public func classificationCounts(batch: Int, scores: [Float], labels: Buffer, lengths: [Int32]?) -> (correct: Int, total: Int) {
+        guard case .ints(let y) = labels else { return (0, 0) }
         let classes = interface.lossClasses
         let steps = y.count / batch
         var correct = 0, total = 0
@@ -31,21 +36,20 @@ extension CompiledModel {
     }
 
     /// The mean loss over examples `range` of `data` (in batches of `batch`, dropout off),
-    /// and the accuracy for classifiers.
+    /// and the accuracy for classifiers: one forward pass per batch gives both.
     public func evaluate(_ data: TrainingData, range: Range<Int>, batch: Int) throws -> (loss: Double, accuracy: Double?) {
-        setDropout(false)
-        defer { setDropout(true) }
         let scoring = classScoresOutput
         var sum = 0.0, correct = 0, total = 0
         var start = range.lowerBound
         while start < range.upperBound {
             let indices = Array(start..<min(start + batch, range.upperBound))
             let b = data.batch(indices)
-            let result = try gradients(batch: indices.count, time: data.time, inputs: b.inputs, targets: b.targets, lengths: b.lengths)
+            let result = try evaluationLoss(batch: indices.count, time: data.time, inputs: b.inputs, targets: b.targets,
+                                            lengths: b.lengths)
             sum += result.loss * Double(indices.count)
             if let scoring, let labels = b.targets.first {
-                let r = try classificationCounts(batch: indices.count, time: data.time, inputs: b.inputs, labels: labels,
-                                                 lengths: b.lengths, output: scoring)
+                let r = classificationCounts(batch: indices.count, scores: result.outputs[scoring].values, labels: labels,
+                                             lengths: b.lengths)
                 correct += r.correct
                 total += r.total
             }

@@ -51,6 +51,12 @@ final class GradientTests: XCTestCase {
         if abs(result.loss - lossValue) > 1e-5 * max(1, abs(lossValue)) {
             failures.append("\(name): loss \(result.loss), PyTorch \(lossValue)")
         }
+        // The evaluation loss (NAME_loss_v: the inference forward pass and the loss alone).
+        let evaluation = try compiled.evaluationLoss(batch: binding.batch, time: binding.time, inputs: binding.buffers,
+                                                     targets: targets, lengths: binding.lengths)
+        if abs(evaluation.loss - lossValue) > 1e-5 * max(1, abs(lossValue)) {
+            failures.append("\(name): evaluation loss \(evaluation.loss), PyTorch \(lossValue)")
+        }
         let maxAbs = json["grad_max_abs"] as? [String: NSNumber] ?? [:]
         for (i, p) in compiled.interface.parameters.enumerated() {
             let got = result.gradients[i]

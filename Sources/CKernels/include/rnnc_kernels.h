@@ -528,7 +528,8 @@ static inline void rnnc_bias_gradient(int M, int N, const float *restrict dY, si
 
 /* ------------------------------------------------------------------------------------ */
 /* Losses: value and gradient of the prediction, as PyTorch's F.mse_loss and             */
-/* F.cross_entropy with mean reduction. `valid` (or NULL) marks the rows that count.      */
+/* F.cross_entropy with mean reduction. `valid` (or NULL) marks the rows that count; the */
+/* gradient is not written when its pointer is NULL (a loss for evaluation).             */
 
 /* mean((y - t)^2) over the valid rows' elements; dy = 2 (y - t) / count. */
 static inline double rnnc_mse_loss(int rows, int n, const float *restrict y, const float *restrict t,
@@ -539,10 +540,10 @@ static inline double rnnc_mse_loss(int rows, int n, const float *restrict y, con
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < n; j++) {
             size_t i = (size_t)r * n + j;
-            if (valid && !valid[r]) { dy[i] = 0.0f; continue; }
+            if (valid && !valid[r]) { if (dy) dy[i] = 0.0f; continue; }
             double d = (double)y[i] - (double)t[i];
             sum += d * d;
-            dy[i] = count ? (float)(2.0 * d / (double)count) : 0.0f;
+            if (dy) dy[i] = count ? (float)(2.0 * d / (double)count) : 0.0f;
         }
     }
     return count ? sum / (double)count : 0.0;
@@ -556,14 +557,15 @@ static inline double rnnc_cross_entropy_loss(int rows, int n, const float *restr
     double sum = 0.0;
     for (int r = 0; r < rows; r++) {
         const float *zr = z + (size_t)r * n;
-        float *dr = dz + (size_t)r * n;
-        if ((valid && !valid[r]) || count == 0) { memset(dr, 0, (size_t)n * sizeof(float)); continue; }
+        float *dr = dz ? dz + (size_t)r * n : NULL;
+        if ((valid && !valid[r]) || count == 0) { if (dr) memset(dr, 0, (size_t)n * sizeof(float)); continue; }
         float mx = zr[0];
         for (int j = 1; j < n; j++) mx = zr[j] > mx ? zr[j] : mx;
         double s = 0.0;
         for (int j = 0; j < n; j++) s += exp((double)(zr[j] - mx));
         double logsum = log(s) + (double)mx;
         sum += logsum - (double)zr[labels[r]];
+        if (!dr) continue;
         for (int j = 0; j < n; j++) dr[j] = (float)(exp((double)zr[j] - logsum) / (double)count);
         dr[labels[r]] -= (float)(1.0 / (double)count);
     }

@@ -174,6 +174,9 @@ public struct CEmitter {
         s += "    int threads;\n"
         s += "    int batch, time;        /* of the last call */\n"
         s += "    const float *outputs[\(max(1, graph.outputs.count))];\n"
+        s += "    const float *prediction;  /* what the loss reads, after the last run */\n"
+        s += "    unsigned char *valid;     /* NAME_loss_v's mask of rows within their lengths */\n"
+        s += "    size_t valid_rows;\n"
         s += "};\n"
         return s
     }
@@ -219,7 +222,7 @@ public struct CEmitter {
         for op in plumbing where op.kind == .stackRows { s += "    free(m->gw\(op.results[0].index));\n" }
         s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
         for op in graph.ops { if case .scan = op.kind { s += "    free(m->carry\(op.results[0].index));\n" } }
-        s += "    free(m->arena);\n    free(m);\n}\n\n"
+        s += "    free(m->arena);\n    free(m->valid);\n    free(m);\n}\n\n"
 
         s += """
         /* Checks that the file holds exactly the model's parameters with their shapes, then
@@ -506,6 +509,9 @@ public struct CEmitter {
         for (i, (_, v)) in graph.outputs.enumerated() {
             s += "    m->outputs[\(i)] = \(storage(v, plan));\n"
         }
+        if let prediction = graph.keepAlive.first {
+            s += "    m->prediction = \(storage(prediction, plan));\n"
+        }
         s += "    m->batch = B;\n    m->time = T;\n    return 0;\n}\n\n"
         return s
     }
@@ -755,6 +761,10 @@ public struct CEmitter {
         /* The optimizer's moments (laid out like the parameters block) and step count, for
          * checkpoints; writable, so a resumed run restores them. */
         int \(prefix)_optimizer_state(\(prefix)_model *m, float **moment1, float **moment2, long **step);
+        /* The loss of one batch in evaluation mode: NAME_run's forward pass (no dropout, nothing
+         * kept for a backward pass), then the loss; the outputs stay readable (NAME_output_v). */
+        int \(prefix)_loss_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                             const int32_t *lengths, double *loss);
         /* Floats a training step keeps for `batch` x `time`: out[0] saved activations, out[1] work
          * buffers, out[2] packed weight copies (besides parameters, gradients and moments). */
         int \(prefix)_training_floats(int batch, int time, double *out);

@@ -116,6 +116,10 @@ extension CEmitter {
                 (void)batch; (void)time; (void)out;
                 return -1;
             }
+            int \(prefix)_loss_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,
+                                 const int32_t *lengths, double *loss) {
+                return \(prefix)_gradients_v(m, batch, time, inputs, targets, lengths, loss);
+            }
 
             """
         }
@@ -129,16 +133,7 @@ extension CEmitter {
         s += callPreamble()
         let predType = graph.type(of: prediction)
         let lossRows = predType.sequence ? "B * T" : "B"
-        if lossSpec.kind == .crossEntropy {
-            let classes = predType.width
-            let tname = "tgt_\(CNames.identifier(target.name))"
-            s += "    for (int r = 0; r < \(lossRows); r++) {\n"
-            if predType.sequence {
-                s += "        if (lengths && r % T >= lengths[r / T]) continue;\n"
-            }
-            s += "        if (\(tname)[r] < 0 || \(tname)[r] >= \(classes)) { rnnc_fail(\"target '\(target.name)': label %d at flat position %d is out of range [0, \(classes))\", (int)\(tname)[r], r); return -1; }\n"
-            s += "    }\n"
-        }
+        s += labelCheck(lossSpec, prediction: prediction, target: target.name)
         // One-time allocations: the gradient block, stacked gradients, transposed packings.
         s += "    if (!m->grads) {\n"
         s += "        if (!(m->grads = rnnc_alloc_floats(\(prefix)_parameter_floats))) { rnnc_fail(\"out of memory\"); return -1; }\n"
@@ -347,6 +342,65 @@ extension CEmitter {
 
         """
         s += trainingFloatsFunction(pieces)
+        s += lossFunction(lossSpec, prediction: prediction, target: target.name)
+        return s
+    }
+
+    /// A cross-entropy loss's labels, checked against the classes (over valid rows).
+    private func labelCheck(_ lossSpec: LossSpec, prediction: ValueID, target: String) -> String {
+        guard lossSpec.kind == .crossEntropy else { return "" }
+        let predType = graph.type(of: prediction)
+        let lossRows = predType.sequence ? "B * T" : "B"
+        let classes = predType.width
+        let tname = "tgt_\(CNames.identifier(target))"
+        var s = "    for (int r = 0; r < \(lossRows); r++) {\n"
+        if predType.sequence {
+            s += "        if (lengths && r % T >= lengths[r / T]) continue;\n"
+        }
+        s += "        if (\(tname)[r] < 0 || \(tname)[r] >= \(classes)) { rnnc_fail(\"target '\(target)': label %d at flat position %d is out of range [0, \(classes))\", (int)\(tname)[r], r); return -1; }\n"
+        s += "    }\n"
+        return s
+    }
+
+    /// `NAME_loss_v`: the inference forward pass (its arena, no dropout, no history), then
+    /// the loss on the prediction it leaves in `m->prediction`: what validation and
+    /// `rnnc evaluate` need, at the cost of a forward pass instead of a training step.
+    private func lossFunction(_ lossSpec: LossSpec, prediction: ValueID, target: String) -> String {
+        let predType = graph.type(of: prediction)
+        let lossRows = predType.sequence ? "B * T" : "B"
+        let tname = "tgt_\(CNames.identifier(target))"
+        let targetIndex = signature.targets.firstIndex { $0.name == target }!
+        let isInt = signature.targets[targetIndex].type.element == .i32
+        var s = "/* The loss of one batch in evaluation mode: the forward pass of \(prefix)_run (dropout off,\n"
+        s += " * nothing kept for a backward pass), then the \(lossSpec.kind.rawValue) loss. */\n"
+        s += "int \(prefix)_loss_v(\(prefix)_model *m, int batch, int time, const void *const *inputs, const void *const *targets,\n"
+        s += "                     const int32_t *lengths, double *loss) {\n"
+        s += "    if (\(prefix)_run_v(m, batch, time, inputs, lengths) != 0) return -1;\n"
+        s += "    const int B = batch;\n"
+        s += hasSequenceInput ? "    const int T = time;\n" : "    const int T = 1;\n    (void)time;\n"
+        s += "    (void)T;\n"
+        s += "    const \(isInt ? "int32_t" : "float") *\(tname) = (const \(isInt ? "int32_t" : "float") *)targets[\(targetIndex)];\n"
+        s += labelCheck(lossSpec, prediction: prediction, target: target)
+        s += "    unsigned char *valid_rows = NULL;\n"
+        if predType.sequence {
+            s += "    if (lengths) {\n"
+            s += "        if (m->valid_rows < (size_t)B * T) {\n"
+            s += "            free(m->valid);\n"
+            s += "            m->valid_rows = 0;\n"
+            s += "            if (!(m->valid = malloc((size_t)B * T))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+            s += "            m->valid_rows = (size_t)B * T;\n"
+            s += "        }\n"
+            s += "        valid_rows = m->valid;\n"
+            s += "        for (int b = 0; b < B; b++) for (int t = 0; t < T; t++) valid_rows[(size_t)b * T + t] = t < lengths[b];\n"
+            s += "    }\n"
+        }
+        switch lossSpec.kind {
+        case .mse:
+            s += "    *loss = rnnc_mse_loss(\(lossRows), \(predType.featureCount), m->prediction, \(tname), valid_rows, NULL);\n"
+        case .crossEntropy:
+            s += "    *loss = rnnc_cross_entropy_loss(\(lossRows), \(predType.width), m->prediction, \(tname), valid_rows, NULL);\n"
+        }
+        s += "    return 0;\n}\n\n"
         return s
     }
 
