@@ -84,16 +84,7 @@ struct FusedKernelEmitter {
         }
         s += "        }\n    }\n}\n"
         guard whole else { return s }
-        s += "\n"
-        let wrapperParams = ["int rows"] + args + ["int threads"]
-        s += "static void \(name)(" + wrapperParams.joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
-        s += "    int team = (size_t)rows * \(width) >= 4096 ? threads : 1;  /* fewer elements: not worth a fork */\n"
-        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
-        s += "    {\n"
-        s += "        int b0, b1, j0, j1;\n"
-        s += "        rnnc_split_rows_cols(rows, \(width), rnnc_thread_id(), rnnc_thread_count(), &b0, &b1, &j0, &j1);\n"
-        s += "        \(part)(" + (["b0", "b1", "j0", "j1"] + argNames).joined(separator: ", ") + ");\n"
-        s += "    }\n}\n"
+        s += "\n" + TeamWrapper(name: name, params: args, argNames: argNames, width: width, split: .rowsAndColumns).emit()
         return s
     }
 }

@@ -131,15 +131,7 @@ struct FusedBackwardEmitter {
         }
         s += "        }\n    }\n}\n"
         guard whole else { return s }
-        s += "\n"
-        s += "static void \(name)(" + (["int rows"] + params + ["int threads"]).joined(separator: ",\n" + String(repeating: " ", count: name.count + 13)) + ") {\n"
-        s += "    int team = (size_t)rows * \(width) >= 4096 ? threads : 1;  /* fewer elements: not worth a fork */\n"
-        s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
-        s += "    {\n"
-        s += "        int b0, b1;\n"
-        s += "        rnnc_split(rows, rnnc_thread_id(), rnnc_thread_count(), &b0, &b1);\n"
-        s += "        \(part)(" + (["b0", "b1"] + argNames).joined(separator: ", ") + ");\n"
-        s += "    }\n}\n"
+        s += "\n" + TeamWrapper(name: name, params: params, argNames: argNames, width: width, split: .rows).emit()
         return s
     }
 

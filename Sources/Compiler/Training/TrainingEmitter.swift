@@ -132,7 +132,6 @@ extension CEmitter {
         s += "int \(prefix)_gradients(\(trainingParameters().joined(separator: ", "))) {\n"
         s += callPreamble()
         let predType = graph.type(of: prediction)
-        let lossRows = predType.sequence ? "B * T" : "B"
         s += labelCheck(lossSpec, prediction: prediction, target: target.name)
         // One-time allocations: the gradient block, stacked gradients, transposed packings.
         s += "    if (!m->grads) {\n"
@@ -267,12 +266,7 @@ extension CEmitter {
             s += "    (void)valid;\n"
         }
         let tname = "tgt_\(CNames.identifier(target.name))"
-        switch lossSpec.kind {
-        case .mse:
-            s += "    *loss = rnnc_mse_loss(\(lossRows), \(predType.featureCount), \(ptr(prediction)), \(tname), valid_rows, g\(prediction.index));\n"
-        case .crossEntropy:
-            s += "    *loss = rnnc_cross_entropy_loss(\(lossRows), \(predType.width), \(ptr(prediction)), \(tname), valid_rows, g\(prediction.index));\n"
-        }
+        s += lossCall(lossSpec, prediction: prediction, values: ptr(prediction), target: tname, gradient: "g\(prediction.index)")
         s += "\n    /* backward: the ops in reverse, one rule each */\n"
         for op in graph.ops.reversed() {
             s += backwardCode(op, needs: needs, ptr: ptr)
@@ -367,7 +361,6 @@ extension CEmitter {
     /// `rnnc evaluate` need, at the cost of a forward pass instead of a training step.
     private func lossFunction(_ lossSpec: LossSpec, prediction: ValueID, target: String) -> String {
         let predType = graph.type(of: prediction)
-        let lossRows = predType.sequence ? "B * T" : "B"
         let tname = "tgt_\(CNames.identifier(target))"
         let targetIndex = signature.targets.firstIndex { $0.name == target }!
         let isInt = signature.targets[targetIndex].type.element == .i32
@@ -394,14 +387,22 @@ extension CEmitter {
             s += "        for (int b = 0; b < B; b++) for (int t = 0; t < T; t++) valid_rows[(size_t)b * T + t] = t < lengths[b];\n"
             s += "    }\n"
         }
-        switch lossSpec.kind {
-        case .mse:
-            s += "    *loss = rnnc_mse_loss(\(lossRows), \(predType.featureCount), m->prediction, \(tname), valid_rows, NULL);\n"
-        case .crossEntropy:
-            s += "    *loss = rnnc_cross_entropy_loss(\(lossRows), \(predType.width), m->prediction, \(tname), valid_rows, NULL);\n"
-        }
+        s += lossCall(lossSpec, prediction: prediction, values: "m->prediction", target: tname, gradient: "NULL")
         s += "    return 0;\n}\n\n"
         return s
+    }
+
+    /// `*loss = ...` for the prediction's values, the targets and the valid rows, writing the
+    /// prediction's gradient to `gradient` (or not, for "NULL").
+    private func lossCall(_ lossSpec: LossSpec, prediction: ValueID, values: String, target: String, gradient: String) -> String {
+        let predType = graph.type(of: prediction)
+        let rows = predType.sequence ? "B * T" : "B"
+        switch lossSpec.kind {
+        case .mse:
+            return "    *loss = rnnc_mse_loss(\(rows), \(predType.featureCount), \(values), \(target), valid_rows, \(gradient));\n"
+        case .crossEntropy:
+            return "    *loss = rnnc_cross_entropy_loss(\(rows), \(predType.width), \(values), \(target), valid_rows, \(gradient));\n"
+        }
     }
 
     /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
