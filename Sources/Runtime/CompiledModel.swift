@@ -112,8 +112,6 @@ public final class CompiledModel {
     public func setStateful(_ on: Bool) { statefulFn?(model, on ? 1 : 0) }
     public func resetState() { resetFn?(model) }
 
-    /// The states a stateful model carries into its next call: the batch they are held
-    /// for and batch x (per-example floats) values; nil when none are held.
     /// What a training step keeps for a batch and sequence length, in floats (nil if the
     /// model cannot be trained, or its library predates the report).
     public struct TrainingMemory {
@@ -129,6 +127,8 @@ public final class CompiledModel {
         return TrainingMemory(savedActivations: out[0], workBuffers: out[1], packedWeights: out[2])
     }
 
+    /// The states a stateful model carries into its next call: the batch they are held
+    /// for and batch x (per-example floats) values; nil when none are held.
     public func carriedState() -> (batch: Int, values: [Float])? {
         guard let getCarryFn, let carryWidthFn else { return nil }
         let batch = Int(getCarryFn(model, nil))

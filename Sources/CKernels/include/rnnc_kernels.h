@@ -495,8 +495,7 @@ static inline void rnnc_pack_rows_part(int M, int K, const float *restrict X, in
 
 /* Thread tid's share of dW [N, K] += dY^T X inside a team (every thread calls it): packs X
  * (rows as rnnc_pack_rows_part reads them) into `xt` (room for rnnc_packed_rows_size(M, K)),
- * then sums. No allocation; the barriers
- * pair up because every thread of the team passes them. */
+ * then sums. No allocation; the barrier pairs up because every thread of the team passes it. */
 static inline void rnnc_weight_gradient_team(int M, int N, int K, const float *restrict dY, int ldy,
                                              const float *restrict X, int ldx, int seq_b, int seq_t, float *restrict xt,
                                              float *restrict dW, int tid, int nth) {
@@ -533,6 +532,12 @@ static inline void rnnc_bias_gradient(int M, int N, const float *restrict dY, si
 /* Losses: value and gradient of the prediction, as PyTorch's F.mse_loss and             */
 /* F.cross_entropy with mean reduction. `valid` (or NULL) marks the rows that count; the */
 /* gradient is not written when its pointer is NULL (a loss for evaluation).             */
+
+/* The loss's mask of rows (b, t) of a [B, T] sequence within their example's length. */
+static inline void rnnc_length_mask(int B, int T, const int32_t *restrict lengths, unsigned char *restrict valid) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) valid[(size_t)b * T + t] = t < lengths[b];
+}
 
 /* mean((y - t)^2) over the valid rows' elements; dy = 2 (y - t) / count. */
 static inline double rnnc_mse_loss(int rows, int n, const float *restrict y, const float *restrict t,

@@ -503,7 +503,7 @@ public struct CEmitter {
         for op in graph.ops {
             s += forwardOpCode(op, ptr: { storage($0, plan) }, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
-            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) }, streaming: true)
+            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {
@@ -518,12 +518,11 @@ public struct CEmitter {
 
     /// The C for one top-level op of the forward pass (shared by inference and training).
     /// `ptr` says where values live; `scanCall` writes the call of a recurrence.
-    ///
-    /// `streaming`: scans compute their streamed input projections themselves when the
-    /// batch is large enough (`StreamedProjections`); inference only.
+    /// A projection that recurrences compute step by step from RNNC_STREAM_MIN_BATCH
+    /// examples (`StreamedProjections`) runs here only below that batch; the scan receives
+    /// the projection's input.
     func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
-                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil,
-                       streaming: Bool = false) -> String {
+                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil) -> String {
         switch op.kind {
         case .input, .param, .paramChunk, .stackRows, .constant:
             return ""
@@ -542,7 +541,7 @@ public struct CEmitter {
         case .linear(let bias):
             let x = graph.type(of: op.operands[0])
             let w = graph.type(of: op.operands[1])
-            if streaming, StreamedProjections(graph: graph).results.contains(r!) {
+            if StreamedProjections(graph: graph).results.contains(r!) {
                 s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step */\n"
                 s += "    if (B < RNNC_STREAM_MIN_BATCH)\n    "
             }
@@ -550,9 +549,7 @@ public struct CEmitter {
         case .scan:
             var args = ["m", "B", "T", "lengths"]
             args += op.operands.map(ptr)
-            if streaming {
-                args += StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map { ptr($0.value.operands[0]) }
-            }
+            args += StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map { ptr($0.value.operands[0]) }
             args += op.results.map(ptr)
             args.append("m->stateful ? m->carry\(op.results[0].index) : NULL")
             args.append(workspace(op))

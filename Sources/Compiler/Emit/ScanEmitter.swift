@@ -28,15 +28,15 @@ struct ScanEmitter {
     /// The step inputs this scan computes itself, step by step (see `StreamedProjections`;
     /// a training forward saves them in its history, and the reverse scan sums their
     /// gradients).
-    func streamed(_ op: Op, training: Bool) -> [Int: Op] {
+    func streamed(_ op: Op) -> [Int: Op] {
         StreamedProjections(graph: graph).of(op)
     }
 
-    func layout(_ op: Op, training: Bool = false) -> Layout {
+    func layout(_ op: Op) -> Layout {
         let region = op.region!
         var l = Layout()
         let stepInputs = op.operands.count
-        let streams = streamed(op, training: training)
+        let streams = streamed(op)
         for (k, a) in region.arguments.prefix(stepInputs).enumerated() {
             let f = graph.type(of: a).featureCount
             if streams[k] != nil {
@@ -118,14 +118,14 @@ struct ScanEmitter {
         return region.arguments.dropFirst(op.operands.count).reduce(0) { $0 + graph.type(of: $1).featureCount }
     }
 
-    func workspaceWidth(_ op: Op, training: Bool = false) -> Int {
-        layout(op, training: training).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
+    func workspaceWidth(_ op: Op) -> Int {
+        layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
     }
 
     func emit(_ op: Op, training: Bool = false) -> String {
         guard case .scan(let reverse) = op.kind, let region = op.region else { return "" }
-        let l = layout(op, training: training)
-        let streams = streamed(op, training: training)
+        let l = layout(op)
+        let streams = streamed(op)
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
         var s = "/* "
@@ -207,8 +207,8 @@ struct ScanEmitter {
     }
 
     /// Multiply-adds of a step's streamed input projections for one example.
-    func streamedWork(_ op: Op, training: Bool) -> Int {
-        streamed(op, training: training).values.reduce(0) { sum, p in
+    func streamedWork(_ op: Op) -> Int {
+        streamed(op).values.reduce(0) { sum, p in
             let wt = graph.type(of: p.operands[1])
             return sum + wt.dims[0] * wt.dims[1]
         }
@@ -240,7 +240,7 @@ struct ScanEmitter {
                 && region.yields.enumerated().allSatisfy { i, y in l.pointer[y] == "s\(i)_nxt" || last.results.contains(y) }
         }
         var s = "    /* one parallel region for the whole time loop: no fork and join per step */\n"
-        s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op) + streamedWork(op, training: training)));\n"
+        s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op) + streamedWork(op)));\n"
         s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
         s += "    {\n"
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
@@ -256,7 +256,7 @@ struct ScanEmitter {
         s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
         s += "            (void)j0;\n            (void)j1;\n"
         let defs = graph.definingOps()
-        let streams = streamed(op, training: training)
+        let streams = streamed(op)
         for (k, p) in streams.sorted(by: { $0.key < $1.key }) {
             let wt = graph.type(of: p.operands[1])
             var bias = "NULL"

@@ -7,8 +7,9 @@ import GraphIR
 /// backward kernels, products with the transposed weights), and carries the gradients of
 /// the previous states on. The weight gradient of every recurrent product is one product
 /// per window of steps (`rnnc_window_steps`: about 256 rows of steps x examples), not one
-/// per step: the window's output gradients are kept for it, and only one window's. Examples past their length pass their state gradient through untouched, as
-/// their forward passed the state through.
+/// per step: the window's output gradients are kept for it, and only one window's.
+/// Examples past their length pass their state gradient through untouched, as their
+/// forward passed the state through.
 struct ScanBackwardEmitter {
     let graph: Graph
     let prefix: String

@@ -199,7 +199,7 @@ extension CEmitter {
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         for op in scans {
             let i = op.results[0].index
-            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op, training: true)))"))
+            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op)))"))
             pieces.append(("hist\(i)", "rnnc_round16((size_t)B * T * \(scanEmitter.historyWidth(op)))"))
             let w = scanBack.workspace(op)
             pieces.append(("bws\(i)", "rnnc_round16((size_t)B * \(w.perExample))"))
@@ -254,14 +254,14 @@ extension CEmitter {
                 // (args end with the carried state, then workspace and threads: the carry
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
-            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, streaming: true)
+            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" })
         }
         // Loss.
         s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
         s += "    unsigned char *valid_rows = NULL;\n"
         if predType.sequence {
             s += "    if (lengths) {\n        valid_rows = (unsigned char *)valid;\n"
-            s += "        for (int b = 0; b < B; b++) for (int t = 0; t < T; t++) valid_rows[(size_t)b * T + t] = t < lengths[b];\n    }\n"
+            s += "        rnnc_length_mask(B, T, lengths, valid_rows);\n    }\n"
         } else {
             s += "    (void)valid;\n"
         }
@@ -384,7 +384,7 @@ extension CEmitter {
             s += "            m->valid_rows = (size_t)B * T;\n"
             s += "        }\n"
             s += "        valid_rows = m->valid;\n"
-            s += "        for (int b = 0; b < B; b++) for (int t = 0; t < T; t++) valid_rows[(size_t)b * T + t] = t < lengths[b];\n"
+            s += "        rnnc_length_mask(B, T, lengths, valid_rows);\n"
             s += "    }\n"
         }
         s += lossCall(lossSpec, prediction: prediction, values: "m->prediction", target: tname, gradient: "NULL")
