@@ -95,14 +95,15 @@ final class GradientTests: XCTestCase {
     }
 
     /// The backward time loop's team gives every thread a fixed share (its examples, its
-    /// columns of each product), so gradients are the same to the bit for 1, 2 or 3 threads.
+    /// columns of each product), so gradients are the same to the bit for any thread count.
     func testGradientsAreBitwiseEqualForAnyThreadCount() throws {
-        for name in ["lstm_team_lengths", "gru_team_batch1"] {
-            let (failures, runs) = try check(name, threadCounts: [1, 2, 3])
+        // lstm_team_rows: 4 and 5 threads split its products by (panel, row tile) pairs.
+        for (name, threadCounts) in [("lstm_team_lengths", [1, 2, 3]), ("gru_team_batch1", [1, 2, 3]), ("lstm_team_rows", [1, 2, 4, 5])] {
+            let (failures, runs) = try check(name, threadCounts: threadCounts)
             XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
             for (k, run) in runs.enumerated().dropFirst() {
                 for (i, (a, b)) in zip(runs[0], run).enumerated() {
-                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) parameter \(i): \(k + 1) threads differ from 1")
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(name) parameter \(i): \(threadCounts[k]) threads differ from 1")
                 }
             }
         }

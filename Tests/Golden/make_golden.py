@@ -531,6 +531,12 @@ CASE_LIST = [
          3, 6, [("x", "seq", 24)], ["h", "final"],
          lambda: SingleRecurrent(nn.LSTM(24, 128, batch_first=True), True),
          lengths=[6, 2, 4]),
+    # 12 examples: 4 or 5 threads split the step's products by (panel, row tile) pairs.
+    case("lstm_team_rows", focused("lstm_team_rows"),
+         "LSTM with 12 examples and H=64: products split by panel and row tile, with lengths",
+         12, 5, [("x", "seq", 20)], ["h", "final"],
+         lambda: SingleRecurrent(nn.LSTM(20, 64, batch_first=True), True),
+         lengths=[5, 3, 5, 1, 4, 5, 2, 5, 5, 3, 4, 5]),
     case("gru_team_batch1", focused("gru_team_batch1"),
          "bidirectional GRU with H=160 at batch 1: a team splits the hidden units",
          1, 6, [("x", "seq", 16)], ["h", "final"],

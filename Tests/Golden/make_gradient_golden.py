@@ -378,6 +378,11 @@ CASE_LIST = [
          "LSTM with H=96 (a team of threads) and lengths; mse on the sequence",
          3, 5, [("x", "seq", 24)], lambda: Recurrent(nn.LSTM(24, 96, batch_first=True)),
          lengths=[5, 2, 4]),
+    case("lstm_team_rows", focused("grad_lstm_team_rows"),
+         "LSTM with 12 examples and H=64 (products split by panel and row tile) and lengths; "
+         "mse on the sequence", 12, 4, [("x", "seq", 20)],
+         lambda: Recurrent(nn.LSTM(20, 64, batch_first=True)),
+         lengths=[4, 2, 4, 1, 3, 4, 4, 2, 4, 3, 4, 1]),
     case("gru_team_batch1", focused("grad_gru_team_batch1"),
          "GRU with H=150 at batch 1 (a team splits the products); mse on the sequence",
          1, 5, [("x", "seq", 16)], lambda: Recurrent(nn.GRU(16, 150, batch_first=True))),

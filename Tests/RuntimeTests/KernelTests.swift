@@ -31,6 +31,38 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// A recurrent step's product is split between the threads of a team: by whole panels,
+    /// or by (panel, row tile) pairs when whole panels leave threads idle. Every team size
+    /// must give the bits of one thread, with and without bias and accumulation; the shapes
+    /// take both splits (and, for 100 and 200 rows, the split by rows).
+    func testThreadSharesOfAProductGiveTheBitsOfOneThreadForAnyTeamSize() {
+        var tileSplits = 0
+        for (m, n, k) in [(1, 100, 9), (9, 50, 7), (12, 256, 64), (17, 1024, 33), (64, 1056, 20), (100, 70, 5), (200, 48, 3)] {
+            let a = values(m * k, seed: 7), w = values(n * k, seed: 8), bias = values(n, seed: 9)
+            var packed = [Float](repeating: 0, count: rnnc_packed_size(Int32(n), Int32(k)))
+            rnnc_pack_weights(w, Int32(n), Int32(k), &packed)
+            let start = values(m * n, seed: 10)
+            for accumulate in [Int32(0), 1] {
+                let b: [Float]? = accumulate == 0 ? bias : nil
+                func product(team: Int32) -> [Float] {
+                    var c = start
+                    for tid in 0..<team {
+                        rnnc_gemm_part(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, b, &c, Int32(n), accumulate, tid, team)
+                    }
+                    return c
+                }
+                let one = product(team: 1)
+                for team in Int32(2)...17 {
+                    let panels = (Int32(n) + RNNC_NR - 1) / RNNC_NR
+                    if m > Int(RNNC_MR), m <= 16 * Int(RNNC_MR), rnnc_panels_unbalanced(panels, team) != 0 { tileSplits += 1 }
+                    let differing = zip(product(team: team), one).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(m)x\(n)x\(k), accumulate \(accumulate), \(team) threads")
+                }
+            }
+        }
+        XCTAssertGreaterThan(tileSplits, 20, "the shapes must take the split by (panel, row tile)")
+    }
+
     func testWeightGradientMatchesAPlainLoopOnBothPaths() {
         for (m, n, k) in [(10, 8, 6), (1000, 100, 64), (777, 130, 49)] {   // row path, then the product path
             let dy = values(m * n, seed: 4), x = values(m * k, seed: 5)
