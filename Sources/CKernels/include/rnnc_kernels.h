@@ -360,12 +360,15 @@ static inline void rnnc_gemm_block_tn(int m0, int m1, int p0, int p1, int N, int
 #endif
 
 /* Whether splitting whole panels leaves threads idle for long: the busiest thread gets
- * ceil(panels / nth) panels, and that is 10% or more above the mean. At 16 threads a
- * 1024-wide product has 22 panels of 48 columns: 6 threads get 2, 10 get 1 (the RNN at
- * shape E ran at 37% parallel efficiency on 16 cores). */
+ * ceil(panels / nth) panels, 25% or more above the mean. At 16 threads a 1024-wide
+ * product has 22 panels of 48 columns: 6 threads get 2, 10 get 1. Splitting its row tiles
+ * too made the RNN at shape E 1.14x faster and at C 1.24x on 16 cores (medians of 3
+ * alternating runs). An LSTM's 86 panels (6 for the busiest thread, 5.4 on average) did not
+ * gain: the panels that two threads share are read twice, which costs what the balance
+ * saves, hence the 25%. */
 static inline int rnnc_panels_unbalanced(int panels, int nth) {
     int most = (panels + nth - 1) / nth;
-    return 10 * most * nth >= 11 * panels;
+    return 4 * most * nth >= 5 * panels;
 }
 
 /* Thread tid's share of a small-M product split by (panel, row tile) pairs, panel by
