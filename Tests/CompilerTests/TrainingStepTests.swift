@@ -118,6 +118,10 @@ final class TrainingMemoryTests: XCTestCase {
         // the loss's row mask (B*T), the windows being fixed: doubling T adds just those.
         let longer = try XCTUnwrap(model.trainingMemory(batch: 4, time: 2 * T))
         XCTAssertEqual(longer.workBuffers - large.workBuffers, Double(4 * T * (H + 1)), accuracy: 64)
+        // x is a model input: its projection's backward needs no W_ih^T, only the recurrent
+        // product's W_hh^T is packed (and repacked at every step).
+        let c = try String(contentsOfFile: "\(build)/lstm_memory.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "rnnc_pack_weights_transposed(m->").count - 1, 1)
         // The library trains at that size with those buffers.
         let x = CompiledModel.Buffer.floats([Float](repeating: 0.1, count: 4 * T * 16))
         let y = CompiledModel.Buffer.floats([Float](repeating: 0.2, count: 4 * T * H))

@@ -271,7 +271,8 @@ struct ScanBackwardEmitter {
         }
         s += "            }\n"
         // The projection's input gradient, step by step: du[t] += g(x_k) W (B rows, the
-        // weight's columns split over the team, as the forward's product).
+        // weight's columns split over the team, as the forward's product). du is NULL when
+        // the input takes no gradient (a model input), and then W^T is not packed either.
         for k in streamKeys {
             let p = streams[k]!
             let wt = graph.type(of: p.operands[1])

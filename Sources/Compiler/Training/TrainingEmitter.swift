@@ -43,7 +43,29 @@ extension CEmitter {
     }
 
     /// Weights that need a transposed packing for the backward products.
-    var transposedWeights: [ValueID] { packedWeights }
+    /// A top-level projection whose input takes no gradient (a model input) only sums its
+    /// weight's gradient, so its weight needs none: for a one-layer model that is one
+    /// matrix fewer to keep and to repack at every step. Products inside recurrences always
+    /// pass gradient to their vector (the state).
+    var transposedWeights: [ValueID] {
+        let needs = valuesNeedingGradients()
+        var used = Set<ValueID>()
+        func visitBodies(_ ops: [Op]) {
+            for op in ops {
+                switch op.kind {
+                case .matvec: used.insert(op.operands[0])
+                case .linear: used.insert(op.operands[1])
+                default: break
+                }
+                if let region = op.region { visitBodies(region.ops) }
+            }
+        }
+        for op in graph.ops {
+            if case .linear = op.kind, needs.contains(op.operands[0]) { used.insert(op.operands[1]) }
+            if let region = op.region { visitBodies(region.ops) }
+        }
+        return packedWeights.filter(used.contains)
+    }
 
     var stackOps: [Op] { plumbing.filter { $0.kind == .stackRows } }
 
