@@ -19,7 +19,12 @@ extension CEmitter {
                 fromParameters.formUnion(op.results)
             }
         }
-        guard let prediction = graph.keepAlive.first else { return fromParameters }
+        return fromParameters.intersection(valuesFeedingLoss())
+    }
+
+    /// Values the loss depends on (all of the prediction's inputs, back to the model's).
+    func valuesFeedingLoss() -> Set<ValueID> {
+        guard let prediction = graph.keepAlive.first else { return [] }
         let defs = graph.definingOps()
         var feedsLoss = Set<ValueID>()
         var work = [prediction]
@@ -29,7 +34,7 @@ extension CEmitter {
             feedsLoss.formUnion(op.results)
             work += op.operands
         }
-        return fromParameters.intersection(feedsLoss)
+        return feedsLoss
     }
 
     /// Top-level values that hold activations during training (each its own buffer).
@@ -268,7 +273,17 @@ extension CEmitter {
             return "v\(v.index)"
         }
         s += "\n    /* forward, keeping every activation */\n"
+        // The gradients function returns no outputs, so an output the loss does not read
+        // (`probs = softmax(logits)` beside `cross_entropy(logits, ...)`) is not computed.
+        // Recurrences always run: a stateful one carries its states to the next call.
+        let feedsLoss = valuesFeedingLoss()
         for op in graph.ops {
+            if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: feedsLoss.contains) {
+                if case .scan = op.kind {} else {
+                    s += "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
+                    continue
+                }
+            }
             s += forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
                 // The training scan takes its history before the workspace and thread count.
                 var a = Array(args.dropLast(2))
