@@ -275,14 +275,20 @@ extension CEmitter {
         s += "\n    /* forward, keeping every activation */\n"
         // The gradients function returns no outputs, so an output the loss does not read
         // (`probs = softmax(logits)` beside `cross_entropy(logits, ...)`) is not computed.
-        // Recurrences always run: a stateful one carries its states to the next call.
-        let feedsLoss = valuesFeedingLoss()
+        // Recurrences always run, and so does what they read: a stateful one carries its
+        // states to the next call.
+        var computed = Set<ValueID>()
+        var work = Array(graph.keepAlive.prefix(1))
+        for op in graph.ops { if case .scan = op.kind { work += op.results } }
+        while let v = work.popLast() {
+            guard computed.insert(v).inserted, let op = defs[v] else { continue }
+            computed.formUnion(op.results)
+            work += op.operands
+        }
         for op in graph.ops {
-            if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: feedsLoss.contains) {
-                if case .scan = op.kind {} else {
-                    s += "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
-                    continue
-                }
+            if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: computed.contains) {
+                s += "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
+                continue
             }
             s += forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
                 // The training scan takes its history before the workspace and thread count.
