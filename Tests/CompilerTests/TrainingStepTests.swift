@@ -129,3 +129,35 @@ final class TrainingMemoryTests: XCTestCase {
         XCTAssert(result.loss.isFinite)
     }
 }
+
+final class TrainingForwardTests: XCTestCase {
+    /// The gradients function returns no outputs: an output the loss does not read (a
+    /// softmax beside an mse on h) is not computed, but what a recurrence reads is, even
+    /// when the loss does not read that recurrence (its carried state lives on).
+    func testOutputsTheLossDoesNotReadAreNotComputedButRecurrencesAre() throws {
+        let dir = TestSupport.temporaryDirectory("training-forward")
+        let source = "\(dir)/aux.rnn"
+        try """
+        model aux {
+            input  x: float[time, 8]
+            target y: float[time, 16]
+            h = lstm(x, hidden=16)
+            a = dense(x, units=8)
+            g = gru(a, hidden=8)
+            output h
+            output g
+            output p = softmax(h)
+            loss mse(h, y)
+        }
+        """.write(toFile: source, atomically: true, encoding: .utf8)
+        let build = try TestSupport.compile(source)
+        let c = try String(contentsOfFile: "\(build)/aux.c", encoding: .utf8)
+        let start = try XCTUnwrap(c.range(of: "int aux_gradients("))
+        let end = try XCTUnwrap(c.range(of: "/* backward:", range: start.upperBound..<c.endIndex))
+        let forward = String(c[start.upperBound..<end.lowerBound])
+        XCTAssert(forward.contains("/* not needed for the loss: line 9: output p = softmax(h)"), forward)
+        XCTAssertFalse(forward.contains("rnnc_softmax_rows"), forward)
+        XCTAssertFalse(forward.contains("not needed for the loss: line 5"), "the gru reads the dense layer")
+        XCTAssertEqual(forward.components(separatedBy: "_train(m, B, T").count - 1, 2, "both recurrences run")
+    }
+}
