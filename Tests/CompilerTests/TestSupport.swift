@@ -45,6 +45,14 @@ enum TestSupport {
         return dir
     }
 
+    /// Writes a model's text to a fresh directory as NAME.rnn (NAME: the model's name) and
+    /// compiles it; returns the build directory.
+    static func compile(modelText: String, name: String) throws -> String {
+        let source = "\(temporaryDirectory("src-\(name)"))/\(name).rnn"
+        try modelText.write(toFile: source, atomically: true, encoding: .utf8)
+        return try compile(source)
+    }
+
     /// The golden weight formula (Tests/Golden/README.md): FNV-1a of the name seeds an LCG.
     static func goldenTensor(name: String, shape: [Int], scale: Double) -> Tensor {
         var h: UInt32 = 2_166_136_261

@@ -94,8 +94,7 @@ final class TrainingMemoryTests: XCTestCase {
     /// for one window of about 256 rows (steps x examples), not for the whole sequence.
     func testTheInputProjectionIsSavedOnceAndProductGradientsForOneWindow() throws {
         let dir = TestSupport.temporaryDirectory("memory-plan")
-        let source = "\(dir)/lstm_memory.rnn"
-        try """
+        let build = try TestSupport.compile(modelText: """
         model lstm_memory {
             input  x: float[time, 16]
             target y: float[time, 32]
@@ -103,8 +102,7 @@ final class TrainingMemoryTests: XCTestCase {
             output h
             loss mse(h, y)
         }
-        """.write(toFile: source, atomically: true, encoding: .utf8)
-        let build = try TestSupport.compile(source)
+        """, name: "lstm_memory")
         let interface = try ModelInterface.read(path: "\(build)/lstm_memory.json")
         let weights = "\(dir)/w.safetensors"
         try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
@@ -135,9 +133,7 @@ final class TrainingForwardTests: XCTestCase {
     /// softmax beside an mse on h) is not computed, but what a recurrence reads is, even
     /// when the loss does not read that recurrence (its carried state lives on).
     func testOutputsTheLossDoesNotReadAreNotComputedButRecurrencesAre() throws {
-        let dir = TestSupport.temporaryDirectory("training-forward")
-        let source = "\(dir)/aux.rnn"
-        try """
+        let build = try TestSupport.compile(modelText: """
         model aux {
             input  x: float[time, 8]
             target y: float[time, 16]
@@ -149,8 +145,7 @@ final class TrainingForwardTests: XCTestCase {
             output p = softmax(h)
             loss mse(h, y)
         }
-        """.write(toFile: source, atomically: true, encoding: .utf8)
-        let build = try TestSupport.compile(source)
+        """, name: "aux")
         let c = try String(contentsOfFile: "\(build)/aux.c", encoding: .utf8)
         let start = try XCTUnwrap(c.range(of: "int aux_gradients("))
         let end = try XCTUnwrap(c.range(of: "/* backward:", range: start.upperBound..<c.endIndex))
