@@ -24,17 +24,22 @@ extension CEmitter {
 
     /// Values the loss depends on (all of the prediction's inputs, back to the model's).
     func valuesFeedingLoss() -> Set<ValueID> {
-        guard let prediction = graph.keepAlive.first else { return [] }
+        valuesComputing(Array(graph.keepAlive.prefix(1)))
+    }
+
+    /// `seeds` and every value they are computed from, back to the model's inputs. An op's
+    /// results all count together: a scan's results all come from one op, and every one of
+    /// them may carry gradient.
+    func valuesComputing(_ seeds: [ValueID]) -> Set<ValueID> {
         let defs = graph.definingOps()
-        var feedsLoss = Set<ValueID>()
-        var work = [prediction]
+        var found = Set<ValueID>()
+        var work = seeds
         while let v = work.popLast() {
-            guard feedsLoss.insert(v).inserted, let op = defs[v] else { continue }
-            // A scan's results all come from one op: every one of them may carry gradient.
-            feedsLoss.formUnion(op.results)
+            guard found.insert(v).inserted, let op = defs[v] else { continue }
+            found.formUnion(op.results)
             work += op.operands
         }
-        return feedsLoss
+        return found
     }
 
     /// Top-level values that hold activations during training (each its own buffer).
@@ -277,14 +282,10 @@ extension CEmitter {
         // (`probs = softmax(logits)` beside `cross_entropy(logits, ...)`) is not computed.
         // Recurrences always run, and so does what they read: a stateful one carries its
         // states to the next call.
-        var computed = Set<ValueID>()
-        var work = Array(graph.keepAlive.prefix(1))
-        for op in graph.ops { if case .scan = op.kind { work += op.results } }
-        while let v = work.popLast() {
-            guard computed.insert(v).inserted, let op = defs[v] else { continue }
-            computed.formUnion(op.results)
-            work += op.operands
+        let scanResults = graph.ops.flatMap { op -> [ValueID] in
+            if case .scan = op.kind { return op.results } else { return [] }
         }
+        let computed = valuesComputing(Array(graph.keepAlive.prefix(1)) + scanResults)
         for op in graph.ops {
             if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: computed.contains) {
                 s += "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
