@@ -112,10 +112,11 @@ final class TrainingMemoryTests: XCTestCase {
         let large = try XCTUnwrap(model.trainingMemory(batch: 4, time: T))
         // Per example: below the threshold the projection is saved twice (4H per step more).
         XCTAssertEqual(small.savedActivations / 2 - large.savedActivations / 4, Double(T * 4 * H), accuracy: 64)
-        // Work buffers do not grow with the sequence beyond its output gradient (B*T*H) and
-        // the loss's row mask (B*T), the windows being fixed: doubling T adds just those.
+        // Work buffers do not grow with the sequence beyond the loss's row mask (B*T), the
+        // windows being fixed and the output's gradient written over the output (nothing
+        // reads h after the loss): doubling T adds just the mask.
         let longer = try XCTUnwrap(model.trainingMemory(batch: 4, time: 2 * T))
-        XCTAssertEqual(longer.workBuffers - large.workBuffers, Double(4 * T * (H + 1)), accuracy: 64)
+        XCTAssertEqual(longer.workBuffers - large.workBuffers, Double(4 * T), accuracy: 64)
         // x is a model input: its projection's backward needs no W_ih^T, only the recurrent
         // product's W_hh^T is packed (and repacked at every step).
         let c = try String(contentsOfFile: "\(build)/lstm_memory.c", encoding: .utf8)
@@ -124,6 +125,48 @@ final class TrainingMemoryTests: XCTestCase {
         let x = CompiledModel.Buffer.floats([Float](repeating: 0.1, count: 4 * T * 16))
         let y = CompiledModel.Buffer.floats([Float](repeating: 0.2, count: 4 * T * H))
         let result = try model.gradients(batch: 4, time: T, inputs: [x], targets: [y], lengths: nil)
+        XCTAssert(result.loss.isFinite)
+    }
+}
+
+extension TrainingMemoryTests {
+    /// In a stack of layers the activations' gradients form a chain, and the backward plan
+    /// gives them slots by lifetime: three LSTM layers need two [B, T, H] gradient slots
+    /// (the one read and the one written by a layer's reverse scan), not three, and their
+    /// reverse scans share one workspace. The dense layer's output gradient is written over
+    /// its output. Trained against PyTorch by the golden gradient tests (two-layer cases).
+    func testGradientsOfAStackShareSlotsByLifetime() throws {
+        let dir = TestSupport.temporaryDirectory("backward-plan")
+        let build = try TestSupport.compile(modelText: """
+        model stack3 {
+            input  x: float[time, 16]
+            target y: float[time, 8]
+            h = lstm(x, hidden=32, layers=3)
+            z = dense(h, units=8)
+            output z
+            loss mse(z, y)
+        }
+        """, name: "stack3")
+        let interface = try ModelInterface.read(path: "\(build)/stack3.json")
+        let weights = "\(dir)/w.safetensors"
+        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
+        let model = try CompiledModel(directory: build, weights: weights)
+        let B = 4, T = 50, H = 32
+        let short = try XCTUnwrap(model.trainingMemory(batch: B, time: T))
+        let long = try XCTUnwrap(model.trainingMemory(batch: B, time: 2 * T))
+        // Per T: two gradient slots of H and the loss's row mask.
+        XCTAssertEqual(long.workBuffers - short.workBuffers, Double(B * T * (2 * H + 1)), accuracy: 64)
+        let c = try String(contentsOfFile: "\(build)/stack3.c", encoding: .utf8)
+        XCTAssert(c.contains("(BackwardPlan)"))
+        // "float *bws53 = bslot3;": the slot of each reverse scan's workspace.
+        let workspaceSlots = c.split(separator: "\n").filter { $0.contains("float *bws") && $0.contains("= bslot") }
+            .map { $0.split(separator: "=")[1].trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(workspaceSlots.count, 3, "one workspace per reverse scan")
+        XCTAssertEqual(Set(workspaceSlots).count, 1, "the reverse scans run one after another and share a slot")
+        // It trains with that plan: finite loss, and gradients for every layer.
+        let x = CompiledModel.Buffer.floats((0..<(B * T * 16)).map { Float($0 % 7) * 0.05 - 0.15 })
+        let y = CompiledModel.Buffer.floats([Float](repeating: 0.2, count: B * T * 8))
+        let result = try model.gradients(batch: B, time: T, inputs: [x], targets: [y], lengths: nil)
         XCTAssert(result.loss.isFinite)
     }
 }

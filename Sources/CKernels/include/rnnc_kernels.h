@@ -22,6 +22,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #if defined(__AVX512F__)
 #define RNNC_VEC 16
@@ -52,6 +55,49 @@ static inline rnnc_vf rnnc_vsplat(float x) {
     rnnc_vf v;
     for (int i = 0; i < RNNC_VEC; i++) v[i] = x;
     return v;
+}
+
+/* The first n floats at p (0 <= n <= RNNC_VEC), zero past them; and the first n lanes of
+ * v stored to p. They serve a panel's last, partial columns of C: with AVX-512 one masked
+ * load or store. Not a copy through a buffer: for a variable length clang calls memcpy,
+ * and the full-width reload of the buffer then waits for its stores. That cost 4% of a
+ * GRU's training step (H = 512), whose weight gradients have K = 512 columns: 10 panels
+ * of 48 and one of 32. */
+static inline __attribute__((always_inline)) rnnc_vf rnnc_vload_first(const float *p, int n) {
+#if defined(__AVX512F__)
+    return (rnnc_vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+#else
+    rnnc_vf v = rnnc_vsplat(0.0f);
+    for (int i = 0; i < n; i++) v[i] = p[i];
+    return v;
+#endif
+}
+
+static inline __attribute__((always_inline)) void rnnc_vstore_first(float *p, rnnc_vf v, int n) {
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), (__m512)v);
+#else
+    for (int i = 0; i < n; i++) p[i] = v[i];
+#endif
+}
+
+/* acc[v] += columns [0, ncols) of one row of a panel of C (ncols <= nv * RNNC_VEC); the
+ * lanes past ncols are left as they are (they are never stored). */
+static inline __attribute__((always_inline)) void rnnc_add_row(const float *c, int ncols, int nv, rnnc_vf *acc) {
+    for (int v = 0; v < nv; v++) {
+        int n = ncols - v * RNNC_VEC;
+        if (n >= RNNC_VEC) acc[v] = acc[v] + rnnc_vload(c + v * RNNC_VEC);
+        else if (n > 0) acc[v] = acc[v] + rnnc_vload_first(c + v * RNNC_VEC, n);
+    }
+}
+
+/* Columns [0, ncols) of one row of a panel of C = acc. */
+static inline __attribute__((always_inline)) void rnnc_store_row(float *c, int ncols, int nv, const rnnc_vf *acc) {
+    for (int v = 0; v < nv; v++) {
+        int n = ncols - v * RNNC_VEC;
+        if (n >= RNNC_VEC) rnnc_vstore(c + v * RNNC_VEC, acc[v]);
+        else if (n > 0) rnnc_vstore_first(c + v * RNNC_VEC, acc[v], n);
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -152,11 +198,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_full(int K, con
         for (int v = 0; v < RNNC_NV; v++) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
     if (accumulate) {
         /* C += A W^T: start from C (a gradient being summed). */
-        for (int i = 0; i < RNNC_MR; i++) {
-            float tmp[RNNC_NR] = {0};
-            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
-            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + rnnc_vload(tmp + v * RNNC_VEC);
-        }
+        for (int i = 0; i < RNNC_MR; i++) rnnc_add_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
     }
     for (int k = 0; k < K; k++) {
         rnnc_vf w[RNNC_NV];
@@ -166,15 +208,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_full(int K, con
             for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + a * w[v];
         }
     }
-    for (int i = 0; i < RNNC_MR; i++) {
-        if (ncols == RNNC_NR) {
-            for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(C + (size_t)i * ldc + v * RNNC_VEC, acc[i][v]);
-        } else {
-            float tmp[RNNC_NR];
-            for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, acc[i][v]);
-            for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
-        }
-    }
+    for (int i = 0; i < RNNC_MR; i++) rnnc_store_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
 }
 
 /* A full-height tile of the last panel when it holds at most one vector of columns
@@ -186,22 +220,13 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_narrow(int K, c
                                                                         int ldc, int ncols, int accumulate) {
     rnnc_vf acc[RNNC_MR];
     for (int i = 0; i < RNNC_MR; i++) acc[i] = rnnc_vload(bias_panel);
-    if (accumulate) {
-        for (int i = 0; i < RNNC_MR; i++) {
-            float tmp[RNNC_VEC] = {0};
-            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
-            acc[i] = acc[i] + rnnc_vload(tmp);
-        }
-    }
+    if (accumulate)
+        for (int i = 0; i < RNNC_MR; i++) rnnc_add_row(C + (size_t)i * ldc, ncols, 1, &acc[i]);
     for (int k = 0; k < K; k++) {
         rnnc_vf w = rnnc_vload(panel + (size_t)k * RNNC_NR);
         for (int i = 0; i < RNNC_MR; i++) acc[i] = acc[i] + rnnc_vsplat(A[(size_t)i * lda + (size_t)k * ska]) * w;
     }
-    for (int i = 0; i < RNNC_MR; i++) {
-        float tmp[RNNC_VEC];
-        rnnc_vstore(tmp, acc[i]);
-        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
-    }
+    for (int i = 0; i < RNNC_MR; i++) rnnc_store_row(C + (size_t)i * ldc, ncols, 1, &acc[i]);
 }
 
 /* Fewer than RNNC_MR rows (a small batch, or the last rows of A): the tile of
@@ -216,13 +241,8 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
     rnnc_vf acc[RNNC_MR][RNNC_NV];
     for (int i = 0; i < rows; i++)
         for (int v = 0; v < RNNC_NV; v++) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
-    if (accumulate) {
-        for (int i = 0; i < rows; i++) {
-            float tmp[RNNC_NR] = {0};
-            for (int j = 0; j < ncols; j++) tmp[j] = C[(size_t)i * ldc + j];
-            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + rnnc_vload(tmp + v * RNNC_VEC);
-        }
-    }
+    if (accumulate)
+        for (int i = 0; i < rows; i++) rnnc_add_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
     for (int k = 0; k < K; k++) {
         rnnc_vf w[RNNC_NV];
         for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
@@ -231,11 +251,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
             for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + a * w[v];
         }
     }
-    for (int i = 0; i < rows; i++) {
-        float tmp[RNNC_NR];
-        for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, acc[i][v]);
-        for (int j = 0; j < ncols; j++) C[(size_t)i * ldc + j] = tmp[j];
-    }
+    for (int i = 0; i < rows; i++) rnnc_store_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
 }
 
 /* One row (batch 1: the recurrent product is a matrix-vector product). With a single row
@@ -251,11 +267,7 @@ static inline __attribute__((always_inline)) void rnnc_gemv_tile(int K, const fl
         even[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
         odd[v] = rnnc_vsplat(0.0f);
     }
-    if (accumulate) {
-        float tmp[RNNC_NR] = {0};
-        for (int j = 0; j < ncols; j++) tmp[j] = c[j];
-        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + rnnc_vload(tmp + v * RNNC_VEC);
-    }
+    if (accumulate) rnnc_add_row(c, ncols, RNNC_NV, even);
     int k = 0;
     for (; k + 2 <= K; k += 2) {
         rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]), a1 = rnnc_vsplat(a[(size_t)(k + 1) * ska]);
@@ -268,9 +280,8 @@ static inline __attribute__((always_inline)) void rnnc_gemv_tile(int K, const fl
         rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]);
         for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
     }
-    float tmp[RNNC_NR];
-    for (int v = 0; v < RNNC_NV; v++) rnnc_vstore(tmp + v * RNNC_VEC, even[v] + odd[v]);
-    for (int j = 0; j < ncols; j++) c[j] = tmp[j];
+    for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
+    rnnc_store_row(c, ncols, RNNC_NV, even);
 }
 
 /* The last rows of A when M is not a multiple of RNNC_MR (all of them when M < RNNC_MR). */
@@ -591,9 +602,10 @@ static inline void rnnc_length_mask(int B, int T, const int32_t *restrict length
         for (int t = 0; t < T; t++) valid[(size_t)b * T + t] = t < lengths[b];
 }
 
-/* mean((y - t)^2) over the valid rows' elements; dy = 2 (y - t) / count. */
-static inline double rnnc_mse_loss(int rows, int n, const float *restrict y, const float *restrict t,
-                                   const unsigned char *restrict valid, float *restrict dy) {
+/* mean((y - t)^2) over the valid rows' elements; dy = 2 (y - t) / count. dy may be y
+ * (a training step writes the gradient over a prediction nothing else reads). */
+static inline double rnnc_mse_loss(int rows, int n, const float *y, const float *restrict t,
+                                   const unsigned char *restrict valid, float *dy) {
     size_t count = 0;
     for (int r = 0; r < rows; r++) if (!valid || valid[r]) count += (size_t)n;
     double sum = 0.0;
@@ -613,9 +625,11 @@ static inline float rnnc_expf(float x);
 
 /* mean over valid rows of -log softmax(z)[label]; dz = (softmax(z) - onehot) / count.
  * The exponentials are rnnc_expf's (2 ulp, vectorized; libm's double exp cost 2 calls per
- * element, 10 ms a step for 4096 rows of 256 classes); each row's sum is kept in double. */
-static inline double rnnc_cross_entropy_loss(int rows, int n, const float *restrict z, const int32_t *restrict labels,
-                                             const unsigned char *restrict valid, float *restrict dz) {
+ * element, 10 ms a step for 4096 rows of 256 classes); each row's sum is kept in double.
+ * dz may be z (the gradient written over logits nothing else reads): each element is read
+ * before it is written, and `omp simd` says so to the vectorizer. */
+static inline double rnnc_cross_entropy_loss(int rows, int n, const float *z, const int32_t *restrict labels,
+                                             const unsigned char *restrict valid, float *dz) {
     size_t count = 0;
     for (int r = 0; r < rows; r++) if (!valid || valid[r]) count++;
     double sum = 0.0;
@@ -625,9 +639,11 @@ static inline double rnnc_cross_entropy_loss(int rows, int n, const float *restr
         if ((valid && !valid[r]) || count == 0) { if (dr) memset(dr, 0, (size_t)n * sizeof(float)); continue; }
         float mx = zr[0];
         for (int j = 1; j < n; j++) mx = zr[j] > mx ? zr[j] : mx;
+        const float label_logit = zr[labels[r]];   /* read before dz, which may be z, is written */
         double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
         int j = 0;
         if (dr) {
+            #pragma omp simd
             for (j = 0; j < n; j++) dr[j] = rnnc_expf(zr[j] - mx);
             for (j = 0; j + 4 <= n; j += 4) { s0 += dr[j]; s1 += dr[j + 1]; s2 += dr[j + 2]; s3 += dr[j + 3]; }
             for (; j < n; j++) s0 += dr[j];
@@ -641,9 +657,10 @@ static inline double rnnc_cross_entropy_loss(int rows, int n, const float *restr
             for (; j < n; j++) s0 += rnnc_expf(zr[j] - mx);
         }
         double s = (s0 + s1) + (s2 + s3);
-        sum += log(s) + (double)mx - (double)zr[labels[r]];
+        sum += log(s) + (double)mx - (double)label_logit;
         if (!dr) continue;
         const float scale = (float)(1.0 / (s * (double)count));
+        #pragma omp simd
         for (j = 0; j < n; j++) dr[j] *= scale;
         dr[labels[r]] -= (float)(1.0 / (double)count);
     }

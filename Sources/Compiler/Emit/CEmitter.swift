@@ -335,7 +335,7 @@ public struct CEmitter {
     // MARK: Running
 
     /// Top-level values that live in the arena, and scan workspaces.
-    func memoryPlan() -> MemoryPlan {
+    func memoryPlan() -> MemoryPlan<ValueID> {
         var lastUse: [ValueID: Int] = [:]
         let streamed = StreamedProjections(graph: graph)
         for (i, op) in graph.ops.enumerated() {
@@ -346,7 +346,7 @@ public struct CEmitter {
         let end = graph.ops.count
         for (_, v) in graph.outputs { lastUse[v] = end }
         for v in graph.keepAlive { lastUse[v] = end }
-        var requests: [(value: ValueID, extent: MemoryPlan.Extent, width: Int, defined: Int, lastUse: Int)] = []
+        var requests: [(value: ValueID, extent: MemoryPlan<ValueID>.Extent, width: Int, defined: Int, lastUse: Int)] = []
         for (i, op) in graph.ops.enumerated() {
             if op.kind.isParameterPlumbing { continue }
             if case .input = op.kind { continue }
@@ -384,7 +384,7 @@ public struct CEmitter {
         return s + "\(indent)(void)at;\n"
     }
 
-    private func emitRun(_ plan: MemoryPlan) -> String {
+    private func emitRun(_ plan: MemoryPlan<ValueID>) -> String {
         var s = ""
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix)
@@ -608,7 +608,7 @@ public struct CEmitter {
     }
 
     /// Where a top-level value lives during a call, as a C expression.
-    func storage(_ v: ValueID, _ plan: MemoryPlan) -> String {
+    func storage(_ v: ValueID, _ plan: MemoryPlan<ValueID>) -> String {
         if let slot = plan.slotOf[v] { return "slot\(slot)" }
         if let op = graph.definingOps()[v] {
             switch op.kind {

@@ -7,8 +7,13 @@ import GraphIR
 /// a slot. Sizes scale with the run's batch B (and time T for sequences), so the plan holds
 /// slot widths and the generated code turns them into offsets once per call:
 /// `off += B * T * width` — no allocation happens after that.
-struct MemoryPlan {
-    enum Extent: Hashable { case perExample, perStep }   // B x width, or B x T x width
+///
+/// The training step plans its backward buffers the same way (`BackwardPlan`), keyed by
+/// their C names, with the stages of the backward pass as its op indices.
+struct MemoryPlan<Key: Hashable> {
+    /// B x width, B x T x width, or one window of a reverse scan: rnnc_window_steps(B) x B
+    /// rows of width.
+    enum Extent: Hashable { case perExample, perStep, perWindowRow }
 
     struct Slot {
         var extent: Extent
@@ -20,13 +25,13 @@ struct MemoryPlan {
     }
 
     private(set) var slots: [Slot] = []
-    private(set) var slotOf: [ValueID: Int] = [:]
+    private(set) var slotOf: [Key: Int] = [:]
 
     /// `requests` in definition order: value, extent, floats per example (or per step), the
     /// op index that defines it and the last op index that reads it. `streamed` values share
     /// slots only among themselves: those are sized only below the streaming threshold.
-    init(requests: [(value: ValueID, extent: Extent, width: Int, defined: Int, lastUse: Int)],
-         streamed: Set<ValueID> = []) {
+    init(requests: [(value: Key, extent: Extent, width: Int, defined: Int, lastUse: Int)],
+         streamed: Set<Key> = []) {
         for r in requests {
             let onlyBelow = streamed.contains(r.value)
             // First fit among slots of the same kind that are free before this definition.
@@ -52,7 +57,18 @@ struct MemoryPlan {
     /// Floats of one slot, as a C expression of B and T.
     func sizeExpression(ofSlot i: Int) -> String {
         let slot = slots[i]
-        let size = "rnnc_round16(\(slot.extent == .perStep ? "(size_t)B * T" : "(size_t)B") * \(slot.width))"
-        return slot.onlyBelowStreamBatch ? "(B < RNNC_STREAM_MIN_BATCH ? \(size) : 0)" : size
+        return Self.sizeExpression(slot.extent, width: slot.width, onlyBelowStreamBatch: slot.onlyBelowStreamBatch)
+    }
+
+    /// Floats of `width` per row of an extent, as a C expression of B and T.
+    static func sizeExpression(_ extent: Extent, width: Int, onlyBelowStreamBatch: Bool = false) -> String {
+        let rows: String
+        switch extent {
+        case .perExample: rows = "(size_t)B"
+        case .perStep: rows = "(size_t)B * T"
+        case .perWindowRow: rows = "(size_t)rnnc_window_steps(B) * B"
+        }
+        let size = "rnnc_round16(\(rows) * \(width))"
+        return onlyBelowStreamBatch ? "(B < RNNC_STREAM_MIN_BATCH ? \(size) : 0)" : size
     }
 }

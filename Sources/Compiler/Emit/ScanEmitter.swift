@@ -23,6 +23,9 @@ struct ScanEmitter {
         var pointer: [ValueID: String] = [:]
         var stride: [ValueID: String] = [:]
         var workspace: [(name: String, floats: Int)] = []   // per example
+        /// Values a training step writes straight into their history rows: the name and the
+        /// rows of this step.
+        var inHistory: [(name: String, rows: String)] = []
     }
 
     /// The step inputs this scan computes itself, step by step (see `StreamedProjections`;
@@ -32,17 +35,22 @@ struct ScanEmitter {
         StreamedProjections(graph: graph).of(op)
     }
 
-    func layout(_ op: Op) -> Layout {
+    /// In a training forward, the products' results and the streamed projections that the
+    /// backward reads are written straight into their history rows (`historySlot`) instead
+    /// of into the workspace and then copied there: they have no workspace buffer.
+    func layout(_ op: Op, training: Bool = false) -> Layout {
         let region = op.region!
         var l = Layout()
         let stepInputs = op.operands.count
         let streams = streamed(op)
+        let saved = training ? historyOffsets(op) : [:]
         for (k, a) in region.arguments.prefix(stepInputs).enumerated() {
             let f = graph.type(of: a).featureCount
             if streams[k] != nil {
                 l.pointer[a] = "(stream ? p\(k) : x\(k) + (size_t)t * \(f))"
                 l.stride[a] = "(stream ? (size_t)\(f) : (size_t)T * \(f))"
-                l.workspace.append(("p\(k)", f))
+                if saved[a] != nil { l.inHistory.append(("p\(k)", historySlot(a, offsets: saved))) }
+                else { l.workspace.append(("p\(k)", f)) }
             } else {
                 l.pointer[a] = "(x\(k) + (size_t)t * \(f))"
                 l.stride[a] = "(size_t)T * \(f)"
@@ -67,10 +75,27 @@ struct ScanEmitter {
                 let t = graph.type(of: r)
                 l.pointer[r] = "v\(r.index)"
                 l.stride[r] = t.batched ? "\(t.featureCount)" : "0"
-                l.workspace.append(("v\(r.index)", t.featureCount))
+                if saved[r] != nil { l.inHistory.append(("v\(r.index)", historySlot(r, offsets: saved))) }
+                else { l.workspace.append(("v\(r.index)", t.featureCount)) }
             }
         }
         return l
+    }
+
+    /// Offsets (in units of B floats) of each saved value's block within the history.
+    func historyOffsets(_ op: Op) -> [ValueID: Int] {
+        var out: [ValueID: Int] = [:]
+        var h = 0
+        for v in historyValues(op) {
+            out[v] = h
+            h += (graph.type(of: v).featureCount + 15) / 16 * 16
+        }
+        return out
+    }
+
+    /// The rows `[B, width]` of saved value `v` at time `time` in the history `[T][B][width]`.
+    func historySlot(_ v: ValueID, offsets: [ValueID: Int], time: String = "t") -> String {
+        "(hist + (size_t)B * \(offsets[v]!) * T + (size_t)\(time) * B * \(graph.type(of: v).featureCount))"
     }
 
     /// Every batched value of a step: region arguments (step inputs, previous states) and
@@ -118,13 +143,13 @@ struct ScanEmitter {
         return region.arguments.dropFirst(op.operands.count).reduce(0) { $0 + graph.type(of: $1).featureCount }
     }
 
-    func workspaceWidth(_ op: Op) -> Int {
-        layout(op).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
+    func workspaceWidth(_ op: Op, training: Bool = false) -> Int {
+        layout(op, training: training).workspace.reduce(0) { $0 + ($1.floats + 15) / 16 * 16 }
     }
 
     func emit(_ op: Op, training: Bool = false) -> String {
         guard case .scan(let reverse) = op.kind, let region = op.region else { return "" }
-        let l = layout(op)
+        let l = layout(op, training: training)
         let streams = streamed(op)
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
@@ -253,6 +278,10 @@ struct ScanEmitter {
             s += "            float *s\(i)_cur = (step & 1) ? s\(i)_buf1 : s\(i)_buf0;\n"
             s += "            float *s\(i)_nxt = (step & 1) ? s\(i)_buf0 : s\(i)_buf1;\n"
         }
+        if !l.inHistory.isEmpty {
+            s += "            /* values the backward reads: written straight into this step's history rows */\n"
+            for (name, rows) in l.inHistory { s += "            float *\(name) = \(rows);\n" }
+        }
         s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
         s += "            (void)j0;\n            (void)j1;\n"
         let defs = graph.definingOps()
@@ -310,9 +339,20 @@ struct ScanEmitter {
         if training {
             s += "            /* save the step for the backward pass: history [T][B][width] per value */\n"
             s += "            {\n                size_t h = 0;\n"
+            let streamedArguments = Dictionary(uniqueKeysWithValues: streams.keys.map { (region.arguments[$0], $0) })
+            let written = Set(l.inHistory.map(\.name))
             for v in historyValues(op) {
                 let w = graph.type(of: v).featureCount
-                s += "                for (int b = b0; b < b1; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(l.pointer[v]!) + (size_t)b * \(l.stride[v]!), \(w) * sizeof(float));\n"
+                func copy(_ rows: String, _ stride: String) -> String {
+                    "for (int b = b0; b < b1; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(rows) + (size_t)b * \(stride), \(w) * sizeof(float));"
+                }
+                if let k = streamedArguments[v], written.contains("p\(k)") {
+                    s += "                if (!stream) \(copy("x\(k) + (size_t)t * \(w)", "(size_t)T * \(w)"))\n"
+                } else if written.contains(l.pointer[v]!) {
+                    s += "                /* \(l.pointer[v]!): written in place */\n"
+                } else {
+                    s += "                \(copy(l.pointer[v]!, l.stride[v]!))\n"
+                }
                 s += "                h += (size_t)B * \((w + 15) / 16 * 16);\n"
             }
             s += "                (void)h;\n            }\n"

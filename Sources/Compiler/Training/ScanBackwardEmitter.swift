@@ -17,15 +17,7 @@ struct ScanBackwardEmitter {
     func functionName(_ op: Op) -> String { "scan_\(op.results[0].index)_backward" }
 
     /// Offsets (in units of B floats) of each saved value's block within the history.
-    func historyOffsets(_ op: Op) -> [ValueID: Int] {
-        var out: [ValueID: Int] = [:]
-        var h = 0
-        for v in ScanEmitter(graph: graph, prefix: prefix).historyValues(op) {
-            out[v] = h
-            h += (graph.type(of: v).featureCount + 15) / 16 * 16
-        }
-        return out
-    }
+    func historyOffsets(_ op: Op) -> [ValueID: Int] { ScanEmitter(graph: graph, prefix: prefix).historyOffsets(op) }
 
     /// Per-example floats of the backward workspace (gradient buffers and bias scratch),
     /// and floats per row of a window (`rnnc_window_steps(B) * B` rows): the products'
@@ -34,7 +26,7 @@ struct ScanBackwardEmitter {
     func workspace(_ op: Op) -> (perExample: Int, perWindowRow: Int) {
         let region = op.region!
         var perExample = 0
-        for v in gradientValues(op) { perExample += round(graph.type(of: v).featureCount) }
+        for v in gradientValues(op) where !windowRowGradients(op).contains(v) { perExample += round(graph.type(of: v).featureCount) }
         perExample += region.yields.map { round(graph.type(of: $0).featureCount) }.reduce(0, +)   // carries
         perExample += unbatchedOperands(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
         perExample += unbatchedComputed(op).map { 2 * round(graph.type(of: $0).featureCount) }.reduce(0, +)
@@ -48,6 +40,15 @@ struct ScanBackwardEmitter {
     }
 
     private func round(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+
+    /// The products' results and the streamed step inputs: their gradients are computed
+    /// straight into the window's kept rows (`hgy`), which the window's weight gradients
+    /// read, so they need no buffer of their own and no copy. (Below RNNC_STREAM_MIN_BATCH
+    /// a step input's rows there are only the step's scratch, added to dx.)
+    func windowRowGradients(_ op: Op) -> Set<ValueID> {
+        let streamed = StreamedProjections(graph: graph).of(op).keys.map { op.region!.arguments[$0] }
+        return Set(op.region!.ops.filter { $0.kind == .matvec }.map { $0.results[0] } + streamed)
+    }
 
     /// Floats per row of a vector of width k packed for a weight gradient (a multiple of
     /// the widest panel any target uses, 48 floats, so one figure serves every target).
@@ -88,7 +89,7 @@ struct ScanBackwardEmitter {
         let biases = unbatchedOperands(op)
         let products = region.ops.filter { $0.kind == .matvec }
         func width(_ v: ValueID) -> Int { graph.type(of: v).featureCount }
-        func h(_ v: ValueID) -> String { "(hist + (size_t)B * \(hist[v]!) * T + (size_t)t * B * \(width(v)))" }
+        func h(_ v: ValueID) -> String { ScanEmitter(graph: graph, prefix: prefix).historySlot(v, offsets: hist) }
 
         var s = "/* Backward of \(ScanEmitter(graph: graph, prefix: prefix).functionName(op))_train\(op.source.map { " (line \($0.line): \(CNames.comment($0.text)))" } ?? ""):\n"
         s += " * the steps in the opposite order; dx_k += gradients of the step inputs, gw += weight gradients. */\n"
@@ -105,7 +106,8 @@ struct ScanBackwardEmitter {
         let fn = functionName(op)
         s += "static void \(fn)(" + params.joined(separator: ",\n" + String(repeating: " ", count: fn.count + 13)) + ") {\n"
         s += "    size_t off = 0;\n"
-        for v in gvals {
+        let inWindow = windowRowGradients(op)
+        for v in gvals where !inWindow.contains(v) {
             s += "    float *g\(v.index) = ws + off; off += (size_t)B * \(round(width(v)));\n"
         }
         for i in states.indices {
@@ -177,6 +179,17 @@ struct ScanBackwardEmitter {
         s += "            const int w0 = step / win * win, wn = (w0 + win < T ? w0 + win : T) - w0;\n"
         s += "            const int tlo = \(reverse ? "T - (w0 + wn)" : "w0");\n"
         s += "            (void)wn;\n            (void)tlo;\n"
+        if !inWindow.isEmpty || !streamKeys.isEmpty {
+            s += "            /* gradients the window's weight gradients read: straight into its rows */\n"
+        }
+        for p in products {
+            let y = p.results[0]
+            s += "            float *g\(y.index) = hgy\(y.index) + (size_t)(t - tlo) * B * \(width(y));\n"
+        }
+        for k in streamKeys {
+            let a = region.arguments[k]
+            s += "            float *g\(a.index) = gin\(k) + (size_t)(t - tlo) * B * \(width(a));\n"
+        }
         for v in gvals { s += "            memset(g\(v.index) + (size_t)b0 * \(width(v)), 0, rows * \(width(v)) * sizeof(float));\n" }
         // Seeds.
         let first = width(states[0])
@@ -212,8 +225,7 @@ struct ScanBackwardEmitter {
             case .matvec:
                 let w = inner.operands[0], v = inner.operands[1], y = inner.results[0]
                 let wt = graph.type(of: w)
-                s += "            /* product \(graph.name(of: y) ?? ""): keep g for the weight gradient; g(v) += g(y) W */\n"
-                s += "            memcpy(hgy\(y.index) + ((size_t)(t - tlo) * B + b0) * \(wt.dims[0]), g\(y.index) + (size_t)b0 * \(wt.dims[0]), rows * \(wt.dims[0]) * sizeof(float));\n"
+                s += "            /* product \(graph.name(of: y) ?? ""): g(v) += g(y) W (g(y) stays in the window's rows for the weight gradient) */\n"
                 if hist[v] != nil {
                     s += "            #pragma omp barrier\n"
                     s += "            rnnc_gemm_part(B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
@@ -263,8 +275,7 @@ struct ScanBackwardEmitter {
             let w = width(a)
             let sum = "for (int j = 0; j < \(w); j++) dx\(k)[((size_t)b * T + t) * \(w) + j] += g\(a.index)[(size_t)b * \(w) + j];"
             if streams[k] != nil {
-                s += "                if (stream) memcpy(\(windowRow(k)), g\(a.index) + (size_t)b * \(w), \(w) * sizeof(float));\n"
-                s += "                else \(sum)\n"
+                s += "                if (!stream) \(sum)\n"
             } else {
                 s += "                \(sum)\n"
             }
