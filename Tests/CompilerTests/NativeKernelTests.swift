@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+
+/// The kernels as model libraries build them: at the machine's -march (AVX-512 here, where
+/// the tests of RuntimeTests see the portable build of CKernels). Each check is a plain
+/// loop in C beside the kernel, built into a library and called.
+final class NativeKernelTests: XCTestCase {
+    /// Returns the failures the C checks report (an empty string when all hold).
+    private func runChecks(_ body: String) throws -> String {
+        // Any compiled model's directory holds the kernel headers.
+        let build = try TestSupport.compile(modelText: """
+        model native_probe {
+            input  x: float[time, 4]
+            h = rnn(x, hidden=4)
+            output h
+        }
+        """, name: "native_probe")
+        let dir = TestSupport.temporaryDirectory("native-kernels")
+        let source = "\(dir)/checks.c"
+        try ("#include <stdio.h>\n#include \"rnnc_kernels.h\"\n" + body).write(toFile: source, atomically: true, encoding: .utf8)
+        try TestSupport.toolchain.buildSharedLibrary(source: source, output: "\(dir)/libchecks.so", includeDirectory: build)
+        guard let handle = dlopen("\(dir)/libchecks.so", RTLD_NOW | RTLD_LOCAL) else { throw XCTSkip("dlopen failed") }
+        defer { dlclose(handle) }
+        typealias Check = @convention(c) (UnsafeMutablePointer<CChar>, Int32) -> Int32
+        let check = unsafeBitCast(dlsym(handle, "run_checks"), to: Check.self)
+        var report = [CChar](repeating: 0, count: 4096)
+        _ = check(&report, Int32(report.count))
+        return String(decoding: report.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Packing is a layout: packed[(p*K + k)*NR + i] = W[(p*NR + i)*K + k], zero past N,
+    /// bit for bit, for shapes with and without whole 16 x 16 blocks (the AVX-512
+    /// transpose) and partial panels.
+    func testPackingLaysOutThePanelsForEveryShape() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int shapes[][2] = {{1, 1}, {7, 13}, {16, 16}, {33, 17}, {48, 32}, {64, 1024}, {100, 250}, {1024, 256}, {20, 1040}};
+            int at = 0;
+            report[0] = 0;
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                int N = shapes[s][0], K = shapes[s][1];
+                float *W = rnnc_alloc_floats((size_t)N * K), *packed = rnnc_alloc_floats(rnnc_packed_size(N, K));
+                for (int i = 0; i < N * K; i++) W[i] = (float)(i % 1009) - 500.0f;
+                rnnc_pack_weights(W, N, K, packed);
+                int bad = 0, panels = (N + RNNC_NR - 1) / RNNC_NR;
+                for (int p = 0; p < panels; p++)
+                    for (int k = 0; k < K; k++)
+                        for (int i = 0; i < RNNC_NR; i++) {
+                            int n = p * RNNC_NR + i;
+                            float want = n < N ? W[(size_t)n * K + k] : 0.0f;
+                            bad += packed[((size_t)p * K + k) * RNNC_NR + i] != want;
+                        }
+                if (bad && at < size - 64) at += snprintf(report + at, size - at, "%dx%d: %d wrong; ", N, K, bad);
+                free(W);
+                free(packed);
+            }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
+
+    /// Products that sum into C (weight and input gradients) load and store a panel's
+    /// partial columns with masked moves: the columns past N stay untouched, the others get
+    /// C + A W^T, for widths that leave 0 to 47 columns in the last panel.
+    func testSummingProductsTouchOnlyTheirColumns() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            for (int N = 1; N <= 100; N += 3) {
+                for (int M = 1; M <= 17; M += 4) {
+                    int K = 9, ldc = N + 5;
+                    float *A = rnnc_alloc_floats((size_t)M * K), *W = rnnc_alloc_floats((size_t)N * K);
+                    float *packed = rnnc_alloc_floats(rnnc_packed_size(N, K)), *C = rnnc_alloc_floats((size_t)M * ldc);
+                    for (int i = 0; i < M * K; i++) A[i] = (float)(i % 7) - 3.0f;
+                    for (int i = 0; i < N * K; i++) W[i] = (float)(i % 5) - 2.0f;
+                    for (int i = 0; i < M * ldc; i++) C[i] = (float)(i % 11);
+                    rnnc_pack_weights(W, N, K, packed);
+                    rnnc_gemm_ex(M, N, K, A, K, packed, NULL, C, ldc, 1, 1);
+                    int bad = 0;
+                    for (int m = 0; m < M; m++)
+                        for (int j = 0; j < ldc; j++) {
+                            double want = (double)(((size_t)m * ldc + j) % 11);
+                            if (j < N) for (int k = 0; k < K; k++) want += (double)A[m * K + k] * W[j * K + k];
+                            bad += C[(size_t)m * ldc + j] != (float)want;
+                        }
+                    if (bad && at < size - 64) at += snprintf(report + at, size - at, "M=%d N=%d: %d wrong; ", M, N, bad);
+                    free(A);
+                    free(W);
+                    free(packed);
+                    free(C);
+                }
+            }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
+}
