@@ -145,6 +145,23 @@ public struct CEmitter {
         }
     }
 
+    /// The parameter-block offset of a stack whose parts are parameters laid out one after
+    /// another (a user's cell declaring W_ir, W_iz, W_in in that order): the stack is then a
+    /// view of the block, nothing is copied when the weights change, and its gradient is a
+    /// view of the gradients. Nil when the parts lie apart (the stack is a copy).
+    func stackView(_ op: Op) -> Int? {
+        guard op.kind == .stackRows else { return nil }
+        let defs = graph.definingOps()
+        let offsets = Dictionary(uniqueKeysWithValues: parameterOffsets.map { ($0.0.name, $0.1) })
+        var start: Int?, next: Int?
+        for o in op.operands {
+            guard let d = defs[o], case .param(let name) = d.kind, let off = offsets[name], next == nil || next == off else { return nil }
+            start = start ?? off
+            next = off + graph.type(of: o).featureCount
+        }
+        return start
+    }
+
     private func emitModelStruct() -> String {
         var s = "struct \(prefix)_model {\n"
         s += "    float *params;          /* every parameter, as loaded, in one block */\n"
@@ -217,9 +234,10 @@ public struct CEmitter {
             free(m->params);
 
         """
-        for op in plumbing where op.kind == .stackRows { s += "    free(m->w\(op.results[0].index));\n" }
+        let copiedStacks = plumbing.filter { $0.kind == .stackRows && stackView($0) == nil }
+        for op in copiedStacks { s += "    free(m->w\(op.results[0].index));\n" }
         for w in packedWeights { s += "    free(m->pk\(w.index));\n    free(m->pkT\(w.index));\n" }
-        for op in plumbing where op.kind == .stackRows { s += "    free(m->gw\(op.results[0].index));\n" }
+        for op in copiedStacks { s += "    free(m->gw\(op.results[0].index));\n" }
         s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
         for op in graph.ops { if case .scan = op.kind { s += "    free(m->carry\(op.results[0].index));\n" } }
         s += "    free(m->arena);\n    free(m->valid);\n    free(m);\n}\n\n"
@@ -284,6 +302,10 @@ public struct CEmitter {
                 let cols = parent.dims.dropFirst().reduce(1, *)
                 derive += "    m->w\(r.index) = m->w\(op.operands[0].index) + \(i * rowsPer * cols);  /* rows \(i * rowsPer)..<\((i + 1) * rowsPer) */\n"
             case .stackRows:
+                if let off = stackView(op) {
+                    derive += "    m->w\(r.index) = m->params + \(off);  /* rows of \(op.operands.map { "w\($0.index)" }.joined(separator: ", ")), one after another in the block */\n"
+                    break
+                }
                 derive += "    if (!m->w\(r.index) && !(m->w\(r.index) = rnnc_alloc_floats(\(t.featureCount)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
                 var off = 0
                 for o in op.operands {

@@ -77,7 +77,9 @@ extension CEmitter {
         return packedWeights.filter(used.contains)
     }
 
-    var stackOps: [Op] { plumbing.filter { $0.kind == .stackRows } }
+    /// Stacked weights that are copies (not views of the parameter block, `stackView`):
+    /// their gradients have blocks of their own, summed back into the parts'.
+    var stackOps: [Op] { plumbing.filter { $0.kind == .stackRows && stackView($0) == nil } }
 
     /// The prediction, when the loss's gradient can be written over it: no backward rule
     /// reads it. Its own op's rule reads its operands, not its result (softmax's would), and
@@ -209,6 +211,8 @@ extension CEmitter {
             let r = op.results[0]
             switch op.kind {
             case .param(let name): s += "    m->gw\(r.index) = m->grads + \(offsets[name]!);\n"
+            case .stackRows:
+                if let off = stackView(op) { s += "    m->gw\(r.index) = m->grads + \(off);  /* a view, as the stack is */\n" }
             case .paramChunk(let i, let n):
                 let parent = graph.type(of: op.operands[0])
                 let per = parent.dims[0] / n * parent.dims.dropFirst().reduce(1, *)
