@@ -53,6 +53,16 @@ enum TestSupport {
         return try compile(source)
     }
 
+    /// A model written inline, compiled and loaded with initial weights (seed 0); also its
+    /// build directory, for tests that read the generated C.
+    static func load(modelText: String, name: String) throws -> (model: CompiledModel, build: String) {
+        let build = try compile(modelText: modelText, name: name)
+        let interface = try ModelInterface.read(path: "\(build)/\(name).json")
+        let weights = "\(temporaryDirectory("weights-\(name)"))/w.safetensors"
+        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
+        return (try CompiledModel(directory: build, weights: weights), build)
+    }
+
     /// The golden weight formula (Tests/Golden/README.md): FNV-1a of the name seeds an LCG.
     static func goldenTensor(name: String, shape: [Int], scale: Double) -> Tensor {
         var h: UInt32 = 2_166_136_261

@@ -93,8 +93,7 @@ final class TrainingMemoryTests: XCTestCase {
     /// value with a gradient of the same size. And the products' output gradients are kept
     /// for one window of about 256 rows (steps x examples), not for the whole sequence.
     func testTheInputProjectionIsSavedOnceAndProductGradientsForOneWindow() throws {
-        let dir = TestSupport.temporaryDirectory("memory-plan")
-        let build = try TestSupport.compile(modelText: """
+        let (model, build) = try TestSupport.load(modelText: """
         model lstm_memory {
             input  x: float[time, 16]
             target y: float[time, 32]
@@ -103,10 +102,6 @@ final class TrainingMemoryTests: XCTestCase {
             loss mse(h, y)
         }
         """, name: "lstm_memory")
-        let interface = try ModelInterface.read(path: "\(build)/lstm_memory.json")
-        let weights = "\(dir)/w.safetensors"
-        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
-        let model = try CompiledModel(directory: build, weights: weights)
         let T = 50, H = 32
         let small = try XCTUnwrap(model.trainingMemory(batch: 2, time: T))
         let large = try XCTUnwrap(model.trainingMemory(batch: 4, time: T))
@@ -136,8 +131,7 @@ extension TrainingMemoryTests {
     /// reverse scans share one workspace. The dense layer's output gradient is written over
     /// its output. Trained against PyTorch by the golden gradient tests (two-layer cases).
     func testGradientsOfAStackShareSlotsByLifetime() throws {
-        let dir = TestSupport.temporaryDirectory("backward-plan")
-        let build = try TestSupport.compile(modelText: """
+        let (model, build) = try TestSupport.load(modelText: """
         model stack3 {
             input  x: float[time, 16]
             target y: float[time, 8]
@@ -147,10 +141,6 @@ extension TrainingMemoryTests {
             loss mse(z, y)
         }
         """, name: "stack3")
-        let interface = try ModelInterface.read(path: "\(build)/stack3.json")
-        let weights = "\(dir)/w.safetensors"
-        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
-        let model = try CompiledModel(directory: build, weights: weights)
         let B = 4, T = 50, H = 32
         let short = try XCTUnwrap(model.trainingMemory(batch: B, time: T))
         let long = try XCTUnwrap(model.trainingMemory(batch: B, time: 2 * T))
