@@ -26,7 +26,8 @@ struct ScanBackwardEmitter {
     func workspace(_ op: Op) -> (perExample: Int, perWindowRow: Int) {
         let region = op.region!
         var perExample = 0
-        for v in gradientValues(op) where !windowRowGradients(op).contains(v) { perExample += round(graph.type(of: v).featureCount) }
+        let inWindow = windowRowGradients(op)
+        for v in gradientValues(op) where !inWindow.contains(v) { perExample += round(graph.type(of: v).featureCount) }
         perExample += region.yields.map { round(graph.type(of: $0).featureCount) }.reduce(0, +)   // carries
         perExample += unbatchedOperands(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
         perExample += unbatchedComputed(op).map { 2 * round(graph.type(of: $0).featureCount) }.reduce(0, +)
