@@ -102,16 +102,26 @@ final class TrainingMemoryTests: XCTestCase {
             loss mse(h, y)
         }
         """, name: "lstm_memory")
-        let T = 50, H = 32
+        // T = 64 fills a window at B = 4 (256 rows): a window never holds more steps than
+        // the sequence, so from there on it stays the same size.
+        let T = 64, H = 32
         let small = try XCTUnwrap(model.trainingMemory(batch: 2, time: T))
         let large = try XCTUnwrap(model.trainingMemory(batch: 4, time: T))
         // Per example: below the threshold the projection is saved twice (4H per step more).
         XCTAssertEqual(small.savedActivations / 2 - large.savedActivations / 4, Double(T * 4 * H), accuracy: 64)
         // Work buffers do not grow with the sequence beyond the loss's row mask (B*T), the
-        // windows being fixed and the output's gradient written over the output (nothing
+        // windows being full and the output's gradient written over the output (nothing
         // reads h after the loss): doubling T adds just the mask.
         let longer = try XCTUnwrap(model.trainingMemory(batch: 4, time: 2 * T))
         XCTAssertEqual(longer.workBuffers - large.workBuffers, Double(4 * T), accuracy: 64)
+        // A sequence shorter than a window gets a window of its length: at T = 48, 16 steps
+        // fewer of the window's rows and of the mask. A window row holds the gradients of
+        // the recurrent product and of the streamed projection (4H each) and h packed for
+        // the weight gradient (H rounded up to whole panels: 48 floats with AVX-512's
+        // 48-column panels, 32 with AVX2's 16).
+        let shorter = try XCTUnwrap(model.trainingMemory(batch: 4, time: T - 16))
+        let packedRow = (large.workBuffers - shorter.workBuffers) / Double(4 * 16) - Double(4 * H + 4 * H + 1)
+        XCTAssert([32.0, 48.0].contains { abs(packedRow - $0) < 1 }, "h packed: \(packedRow) floats per row")
         // x is a model input: its projection's backward needs no W_ih^T, only the recurrent
         // product's W_hh^T is packed (and repacked at every step).
         let c = try String(contentsOfFile: "\(build)/lstm_memory.c", encoding: .utf8)
@@ -141,7 +151,7 @@ extension TrainingMemoryTests {
             loss mse(z, y)
         }
         """, name: "stack3")
-        let B = 4, T = 50, H = 32
+        let B = 4, T = 64, H = 32  // T fills a window (see the test above)
         let short = try XCTUnwrap(model.trainingMemory(batch: B, time: T))
         let long = try XCTUnwrap(model.trainingMemory(batch: B, time: 2 * T))
         // Per T: two gradient slots of H and the loss's row mask.

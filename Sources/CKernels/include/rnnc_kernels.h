@@ -362,15 +362,18 @@ static inline __attribute__((always_inline)) void rnnc_bias_panel(const float *r
         for (int j = 0; j < ncols; j++) out[j] = bias[n0 + j];
 }
 
-/* Computes the tiles of rows [m0, m1) for panels [p0, p1). Element (i, k) of A is
- * A[i * lda + k * ska]: ska = 1 for a row-major A, and lda = 1, ska = the row stride for
- * the transpose of a row-major matrix (a weight gradient's dY^T, read without copying). */
+/* Computes the tiles of rows [m0, m1) for panels [p0, p1), last panel first when
+ * `backwards` (see rnnc_gemm_step_part; every panel's tiles are the same either way).
+ * Element (i, k) of A is A[i * lda + k * ska]: ska = 1 for a row-major A, and lda = 1,
+ * ska = the row stride for the transpose of a row-major matrix (a weight gradient's dY^T,
+ * read without copying). */
 static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int m0, int m1, int p0, int p1, int N, int K,
                                                                           const float *restrict A, int lda, size_t ska,
                                                                           const float *restrict packed,
                                                                           const float *restrict bias, float *restrict C,
-                                                                          int ldc, int accumulate) {
-    for (int p = p0; p < p1; p++) {
+                                                                          int ldc, int accumulate, int backwards) {
+    for (int q = p0; q < p1; q++) {
+        const int p = backwards ? p0 + p1 - 1 - q : q;
         const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
         int n0 = p * RNNC_NR;
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
@@ -395,13 +398,13 @@ static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int m0
 static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K, const float *restrict A, int lda,
                             const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
                             int accumulate) {
-    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate);
+    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0);
 }
 
 /* A given as its transpose At [K, M] (row stride ldat): C [M, N] (+)= At^T W^T. */
 static inline void rnnc_gemm_block_tn(int m0, int m1, int p0, int p1, int N, int K, const float *restrict At, int ldat,
                                const float *restrict packed, float *restrict C, int ldc, int accumulate) {
-    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, At, 1, (size_t)ldat, packed, NULL, C, ldc, accumulate);
+    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, At, 1, (size_t)ldat, packed, NULL, C, ldc, accumulate, 0);
 }
 
 /* Batches from which a recurrence computes its hoisted input projection step by step,
@@ -445,10 +448,11 @@ static inline void rnnc_gemm_part_tiles(int M, int N, int K, const float *restri
 /* Thread tid's share of C [M, N] = A [M, K] W^T + bias (or C += A W^T when accumulate).
  * Small M (a recurrent step): threads split the panels, so each keeps its slice of the
  * weights in its own cache from step to step. Large M (a hoisted projection over all
- * steps): threads split the rows, and each row block reuses every panel. */
-static inline void rnnc_gemm_part(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
-                                  const float *restrict bias, float *restrict C, int ldc, int accumulate, int tid,
-                                  int nth) {
+ * steps): threads split the rows, and each row block reuses every panel. `backwards`
+ * reverses the order of a thread's whole panels (rnnc_gemm_step_part). */
+static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *restrict A, int lda,
+                                          const float *restrict packed, const float *restrict bias, float *restrict C,
+                                          int ldc, int accumulate, int backwards, int tid, int nth) {
     if (M <= 0 || N <= 0) return;
     int panels = (N + RNNC_NR - 1) / RNNC_NR;
     int lo, hi;
@@ -459,7 +463,7 @@ static inline void rnnc_gemm_part(int M, int N, int K, const float *restrict A, 
             return;
         }
         rnnc_split(panels, tid, nth, &lo, &hi);
-        if (lo < hi) rnnc_gemm_block(0, M, lo, hi, N, K, A, lda, packed, bias, C, ldc, accumulate);
+        if (lo < hi) rnnc_gemm_block_strided(0, M, lo, hi, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, backwards);
         return;
     }
     /* Row blocks of MC rows, each against groups of NC panels (a few hundred KB, in L2). */
@@ -473,6 +477,25 @@ static inline void rnnc_gemm_part(int M, int N, int K, const float *restrict A, 
             rnnc_gemm_block(m0, m1, p0, p1, N, K, A, lda, packed, bias, C, ldc, accumulate);
         }
     }
+}
+
+static inline void rnnc_gemm_part(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
+                                  const float *restrict bias, float *restrict C, int ldc, int accumulate, int tid,
+                                  int nth) {
+    rnnc_gemm_part_ordered(M, N, K, A, lda, packed, bias, C, ldc, accumulate, 0, tid, nth);
+}
+
+/* rnnc_gemm_part for the product of time step `step` of a recurrence, which reads the
+ * same weights at every step: on odd steps each thread reads its panels last to first.
+ * The panels it read last are then read first, while they are still in its L2. Read in
+ * the same order every step, a slice of weights larger than the L2 (an LSTM's W_hh at
+ * H=256 is 1 MB, this machine's L2 1 MB) is evicted just before it is needed, panel by
+ * panel, and streams from L3. Each panel's tiles are computed as before: the same bits.
+ * LSTM at batch 1, H=256, 1 thread: 5% faster, GRU 2% (bench/pair.c, 400 paired runs). */
+static inline void rnnc_gemm_step_part(int step, int M, int N, int K, const float *restrict A, int lda,
+                                       const float *restrict packed, const float *restrict bias, float *restrict C,
+                                       int ldc, int accumulate, int tid, int nth) {
+    rnnc_gemm_part_ordered(M, N, K, A, lda, packed, bias, C, ldc, accumulate, step & 1, tid, nth);
 }
 
 /* The whole product on `threads` threads (a parallel region of its own). */
@@ -562,8 +585,13 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
 
 /* Steps per window of a recurrence's backward pass: the weight gradients of its products
  * are summed window by window (about RNNC_WG_CHUNK rows each), so only one window of the
- * products' output gradients is kept, not one per step of the whole sequence. */
-static inline int rnnc_window_steps(int B) { return B >= RNNC_WG_CHUNK ? 1 : RNNC_WG_CHUNK / B; }
+ * products' output gradients is kept, not one per step of the whole sequence. Never more
+ * steps than the sequence has: at batch 1 a 256-step window for 100 steps held 156 rows
+ * nobody writes (1.4 MB of an LSTM's 15.4 at H=256). */
+static inline int rnnc_window_steps(int B, int T) {
+    int steps = B >= RNNC_WG_CHUNK ? 1 : RNNC_WG_CHUNK / B;
+    return steps < T ? steps : (T > 0 ? T : 1);
+}
 
 /* Floats of X^T packed for rnnc_weight_gradient_part: M rows of K columns. */
 static inline size_t rnnc_packed_rows_size(int M, int K) {

@@ -11,7 +11,7 @@ import GraphIR
 /// The training step plans its backward buffers the same way (`BackwardPlan`), keyed by
 /// their C names, with the stages of the backward pass as its op indices.
 struct MemoryPlan<Key: Hashable> {
-    /// B x width, B x T x width, or one window of a reverse scan: rnnc_window_steps(B) x B
+    /// B x width, B x T x width, or one window of a reverse scan: rnnc_window_steps(B, T) x B
     /// rows of width.
     enum Extent: Hashable { case perExample, perStep, perWindowRow }
 
@@ -66,7 +66,7 @@ struct MemoryPlan<Key: Hashable> {
         switch extent {
         case .perExample: rows = "(size_t)B"
         case .perStep: rows = "(size_t)B * T"
-        case .perWindowRow: rows = "(size_t)rnnc_window_steps(B) * B"
+        case .perWindowRow: rows = "(size_t)rnnc_window_steps(B, T) * B"
         }
         let size = "rnnc_round16(\(rows) * \(width))"
         return onlyBelowStreamBatch ? "(B < RNNC_STREAM_MIN_BATCH ? \(size) : 0)" : size

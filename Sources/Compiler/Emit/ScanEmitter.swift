@@ -305,7 +305,7 @@ struct ScanEmitter {
                 let w = inner.operands[0], v = inner.operands[1], r = inner.results[0]
                 let wt = graph.type(of: w)
                 s += "            /* \(stepComment(inner)): [B, \(wt.dims[0])] = \(graph.name(of: v) ?? "\(v)") [B, \(wt.dims[1])] x \(CNames.comment(weightName(w, defs)))^T */\n"
-                s += "            rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
+                s += "            rnnc_gemm_step_part(step, B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
                 s += "            #pragma omp barrier\n"
             case .fused:
                 s += "            /* \(stepComment(inner)) */\n"

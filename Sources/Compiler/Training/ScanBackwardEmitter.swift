@@ -20,7 +20,7 @@ struct ScanBackwardEmitter {
     func historyOffsets(_ op: Op) -> [ValueID: Int] { ScanEmitter(graph: graph, prefix: prefix).historyOffsets(op) }
 
     /// Per-example floats of the backward workspace (gradient buffers and bias scratch),
-    /// and floats per row of a window (`rnnc_window_steps(B) * B` rows): the products'
+    /// and floats per row of a window (`rnnc_window_steps(B, T) * B` rows): the products'
     /// output gradients kept for the window's weight gradients, and the packed rows of the
     /// products' vectors for them.
     func workspace(_ op: Op) -> (perExample: Int, perWindowRow: Int) {
@@ -124,7 +124,7 @@ struct ScanBackwardEmitter {
         }
         s += "    (void)off;\n"
         // The window's kept product gradients (rows (t - tlo) * B + b), then packed rows.
-        s += "    const int win = rnnc_window_steps(B);  /* steps per window of weight gradients */\n"
+        s += "    const int win = rnnc_window_steps(B, T);  /* steps per window of weight gradients */\n"
         s += "    const size_t wrows = (size_t)win * B;\n"
         var hoff = 0
         for p in products {
@@ -229,7 +229,7 @@ struct ScanBackwardEmitter {
                 s += "            /* product \(graph.name(of: y) ?? ""): g(v) += g(y) W (g(y) stays in the window's rows for the weight gradient) */\n"
                 if hist[v] != nil {
                     s += "            #pragma omp barrier\n"
-                    s += "            rnnc_gemm_part(B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
+                    s += "            rnnc_gemm_step_part(step, B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
                     s += "            #pragma omp barrier\n"
                 }
             case .concat:
