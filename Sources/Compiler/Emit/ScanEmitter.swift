@@ -93,9 +93,9 @@ struct ScanEmitter {
         return out
     }
 
-    /// The rows `[B, width]` of saved value `v` at time `time` in the history `[T][B][width]`.
-    func historySlot(_ v: ValueID, offsets: [ValueID: Int], time: String = "t") -> String {
-        "(hist + (size_t)B * \(offsets[v]!) * T + (size_t)\(time) * B * \(graph.type(of: v).featureCount))"
+    /// The rows `[B, width]` of saved value `v` at time `t` in the history `[T][B][width]`.
+    func historySlot(_ v: ValueID, offsets: [ValueID: Int]) -> String {
+        "(hist + (size_t)B * \(offsets[v]!) * T + (size_t)t * B * \(graph.type(of: v).featureCount))"
     }
 
     /// Every batched value of a step: region arguments (step inputs, previous states) and

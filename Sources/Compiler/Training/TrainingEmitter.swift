@@ -232,8 +232,8 @@ extension CEmitter {
         // The training arena: activations, their gradients, scan histories and workspaces.
         var pieces: [(name: String, size: String)] = []
         func size(_ t: TensorType) -> String {
-            let rows = t.sequence ? "(size_t)B * T" : (t.batched ? "(size_t)B" : "(size_t)1")
-            return "rnnc_round16(\(rows) * \(t.featureCount))"
+            guard t.sequence || t.batched else { return "rnnc_round16(\(t.featureCount))" }
+            return MemoryPlan<String>.sizeExpression(t.sequence ? .perStep : .perExample, width: t.featureCount)
         }
         // A projection computed step by step (B >= RNNC_STREAM_MIN_BATCH) lives in the scan's
         // history and its gradient in the reverse scan's window: no buffers of its own.
