@@ -136,4 +136,49 @@ final class NativeKernelTests: XCTestCase {
         """)
         XCTAssertEqual(failures, "")
     }
+
+    /// A weight gradient's threads split the row tiles of dW (a dW of one 8-tile block
+    /// used to leave all threads but one idle): dW is the same bits for 1 to 5 threads, and
+    /// equal to a plain sum of products, for heights of dW from 1 to 3 blocks.
+    func testWeightGradientsAreTheSameBitsForAnySplit() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            int Ns[] = {5, 64, 100, 192}, M = 300, K = 37;
+            for (int s = 0; s < 4; s++) {
+                int N = Ns[s];
+                float *dY = rnnc_alloc_floats((size_t)M * N), *X = rnnc_alloc_floats((size_t)M * K);
+                float *xt = rnnc_alloc_floats(rnnc_packed_rows_size(M, K));
+                float *one = rnnc_alloc_floats((size_t)N * K), *many = rnnc_alloc_floats((size_t)N * K);
+                for (int i = 0; i < M * N; i++) dY[i] = (float)(i % 7) - 3.0f;
+                for (int i = 0; i < M * K; i++) X[i] = (float)(i % 5) - 2.0f;
+                rnnc_pack_rows_part(M, K, X, K, 0, 0, xt, 0, 1);
+                memset(one, 0, sizeof(float) * (size_t)N * K);
+                rnnc_weight_gradient_part(M, N, K, dY, N, xt, one, 0, 1);
+                int wrong = 0;
+                for (int n = 0; n < N; n++)
+                    for (int k = 0; k < K; k++) {
+                        double want = 0.0;
+                        for (int m = 0; m < M; m++) want += (double)dY[(size_t)m * N + n] * X[(size_t)m * K + k];
+                        wrong += one[(size_t)n * K + k] != (float)want;
+                    }
+                if (wrong && at < size - 64) at += snprintf(report + at, size - at, "N=%d: %d wrong; ", N, wrong);
+                for (int nth = 2; nth <= 5; nth++) {
+                    memset(many, 0, sizeof(float) * (size_t)N * K);
+                    for (int tid = 0; tid < nth; tid++) rnnc_weight_gradient_part(M, N, K, dY, N, xt, many, tid, nth);
+                    if (memcmp(one, many, sizeof(float) * (size_t)N * K) && at < size - 64)
+                        at += snprintf(report + at, size - at, "N=%d nth=%d differs; ", N, nth);
+                }
+                free(dY);
+                free(X);
+                free(xt);
+                free(one);
+                free(many);
+            }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
 }
