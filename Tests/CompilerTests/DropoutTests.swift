@@ -21,9 +21,7 @@ final class DropoutTests: XCTestCase {
         let c = try Compilation(path: "\(work)/d.rnn")
         XCTAssertEqual(c.graph.ops.filter { $0.kind == .dropout(rate: 0.5) }.count, 1, "between the two layers only")
         let dir = try TestSupport.compile("\(work)/d.rnn")
-        let interface = try ModelInterface.read(path: "\(dir)/d.json")
-        try Safetensors.write(Initializer.initialize(interface, seed: 2), metadata: [:], to: "\(work)/w.safetensors")
-        let m = try CompiledModel(directory: dir, weights: "\(work)/w.safetensors")
+        let m = try TestSupport.load(build: dir, name: "d", seed: 2)
         let x: [Float] = (0..<(3 * 5 * 4)).map { Float($0 % 9) / 9 - 0.4 }
         let y: [Float] = (0..<(3 * 5 * 3)).map { Float($0 % 5) / 5 }
         func gradients() throws -> [[Float]] {

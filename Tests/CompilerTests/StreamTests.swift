@@ -33,9 +33,7 @@ final class StreamTests: XCTestCase {
     func testAStatefulRunContinuesWhereTheLastCallEnded() throws {
         let model = try tinyLM()
         let dir = try TestSupport.compile(model)
-        let interface = try ModelInterface.read(path: "\(dir)/lm.json")
-        try Safetensors.write(Initializer.initialize(interface, seed: 4), metadata: [:], to: "\(work)/w.safetensors")
-        let m = try CompiledModel(directory: dir, weights: "\(work)/w.safetensors")
+        let m = try TestSupport.load(build: dir, name: "lm", seed: 4)
         let ids: [Int32] = (0..<(2 * 10)).map { Int32(($0 * 31 + 7) % 256) }
         let whole = try m.run(batch: 2, time: 10, inputs: [.ints(ids)], lengths: nil)[0].values
         // The same sequences in two halves, the state carried across.

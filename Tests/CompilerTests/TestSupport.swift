@@ -57,10 +57,16 @@ enum TestSupport {
     /// build directory, for tests that read the generated C.
     static func load(modelText: String, name: String) throws -> (model: CompiledModel, build: String) {
         let build = try compile(modelText: modelText, name: name)
+        return (try load(build: build, name: name, seed: 0), build)
+    }
+
+    /// The compiled model `name` in `build`, loaded with PyTorch-style initial weights
+    /// drawn from `seed` (written beside it in a temporary directory).
+    static func load(build: String, name: String, seed: UInt64) throws -> CompiledModel {
         let interface = try ModelInterface.read(path: "\(build)/\(name).json")
         let weights = "\(temporaryDirectory("weights-\(name)"))/w.safetensors"
-        try Safetensors.write(Initializer.initialize(interface, seed: 0), metadata: [:], to: weights)
-        return (try CompiledModel(directory: build, weights: weights), build)
+        try Safetensors.write(Initializer.initialize(interface, seed: seed), metadata: [:], to: weights)
+        return try CompiledModel(directory: build, weights: weights)
     }
 
     /// The golden weight formula (Tests/Golden/README.md): FNV-1a of the name seeds an LCG.
