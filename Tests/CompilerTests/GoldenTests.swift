@@ -93,7 +93,9 @@ final class GoldenTests: XCTestCase {
     /// the bit for any thread count (issue 4: results identical run to run).
     func testOutputsAreBitwiseEqualForAnyThreadCount() throws {
         // lstm_team_rows: 4 and 5 threads split its products by (panel, row tile) pairs.
-        for name in ["lstm_team_lengths", "gru_team_batch1", "lstm_team_rows"] {
+        // batch1_ahead: 1 and 2 threads compute its projections a block of steps ahead, 3
+        // to 5 before the time loop.
+        for name in ["lstm_team_lengths", "gru_team_batch1", "lstm_team_rows", "batch1_ahead"] {
             let c = try Self.loadCase(name)
             let dir = TestSupport.path("Tests/Golden/cases/\(name)")
             let build = try TestSupport.compile(TestSupport.path(c.model))

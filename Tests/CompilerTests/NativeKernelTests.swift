@@ -137,6 +137,57 @@ final class NativeKernelTests: XCTestCase {
         XCTAssertEqual(failures, "")
     }
 
+    /// At batch 1 a recurrence computes its input projection a block of steps ahead,
+    /// interleaved with each step's product (rnnc_gemv_ahead_part): the projection's rows
+    /// and every step's product are the same bits as the projection over all steps before
+    /// the loop and rnnc_gemm_step_part, for 1 to 3 threads, partial panels, input widths
+    /// below the block's 8 rows (slices with no columns) and sequences that leave rows past
+    /// the last whole block.
+    func testProjectionsAheadAreTheSameBitsAsHoisted() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            int shapes[][4] = {{16, 7, 3, 16}, {100, 9, 13, 37}, {150, 50, 13, 24}, {160, 40, 50, 37}, {1024, 256, 256, 20}};
+            for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++)
+                for (int nth = 1; nth <= 3; nth++) {
+                    int N = shapes[c][0], K = shapes[c][1], KP = shapes[c][2], T = shapes[c][3];
+                    float *W = rnnc_alloc_floats((size_t)N * K), *U = rnnc_alloc_floats((size_t)N * KP);
+                    float *pk = rnnc_alloc_floats(rnnc_packed_size(N, K)), *pkU = rnnc_alloc_floats(rnnc_packed_size(N, KP));
+                    float *X = rnnc_alloc_floats((size_t)T * KP), *bias = rnnc_alloc_floats(N), *h = rnnc_alloc_floats(K);
+                    float *P1 = rnnc_alloc_floats((size_t)T * N), *P2 = rnnc_alloc_floats((size_t)T * N);
+                    float *c1 = rnnc_alloc_floats((size_t)T * N), *c2 = rnnc_alloc_floats((size_t)T * N);
+                    for (int i = 0; i < N * K; i++) W[i] = (float)(i % 17) * 0.11f - 0.9f;
+                    for (int i = 0; i < N * KP; i++) U[i] = (float)(i % 19) * 0.07f - 0.6f;
+                    for (int i = 0; i < T * KP; i++) X[i] = (float)(i % 13) * 0.37f - 2.0f;
+                    for (int i = 0; i < N; i++) bias[i] = (float)(i % 5) * 0.3f - 0.5f;
+                    for (int i = 0; i < K; i++) h[i] = (float)(i % 7) * 0.21f - 0.6f;
+                    rnnc_pack_weights(W, N, K, pk);
+                    rnnc_pack_weights(U, N, KP, pkU);
+                    rnnc_gemm(T, N, KP, X, KP, pkU, bias, P1, N, 1);
+                    for (int t = 0; t < T; t++)
+                        for (int tid = 0; tid < nth; tid++)
+                            rnnc_gemm_step_part(t, 1, N, K, h, K, pk, NULL, c1 + (size_t)t * N, N, 0, tid, nth);
+                    rnnc_project_ahead_start(T, N, KP, X, pkU, bias, P2, nth);
+                    for (int t = 0; t < T; t++) {
+                        size_t next = (size_t)(t / RNNC_AHEAD_ROWS + 1) * RNNC_AHEAD_ROWS;
+                        for (int tid = 0; tid < nth; tid++) {
+                            if (t / RNNC_AHEAD_ROWS + 1 < T / RNNC_AHEAD_ROWS)
+                                rnnc_gemv_ahead_part(t, N, K, h, pk, c2 + (size_t)t * N, KP, X + next * KP, pkU, bias, P2 + next * N, tid, nth);
+                            else
+                                rnnc_gemm_step_part(t, 1, N, K, h, K, pk, NULL, c2 + (size_t)t * N, N, 0, tid, nth);
+                        }
+                    }
+                    int bad = memcmp(P1, P2, sizeof(float) * (size_t)T * N) != 0 || memcmp(c1, c2, sizeof(float) * (size_t)T * N) != 0;
+                    if (bad && at < size - 64) at += snprintf(report + at, size - at, "N=%d K=%d KP=%d T=%d nth=%d differ; ", N, K, KP, T, nth);
+                    free(W); free(U); free(pk); free(pkU); free(X); free(bias); free(h); free(P1); free(P2); free(c1); free(c2);
+                }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
+
     /// A weight gradient's threads split the row tiles of dW (a dW of one 8-tile block
     /// used to leave all threads but one idle): dW is the same bits for 1 to 5 threads, and
     /// equal to a plain sum of products, for heights of dW from 1 to 3 blocks.

@@ -466,6 +466,18 @@ class StackedLengths(nn.Module):  # Tests/Golden/models/stacked_lengths.rnn
         return {"probs": torch.softmax(self.logits(g_last), dim=-1), "g": g}
 
 
+class Batch1Ahead(nn.Module):  # Tests/Golden/models/batch1_ahead.rnn
+    def __init__(self):
+        super().__init__()
+        self.g = nn.GRU(13, 50, batch_first=True)
+        self.l = nn.LSTM(50, 40, batch_first=True)
+
+    def forward(self, inp, lengths):
+        g, _ = run_builtin(self.g, inp["x"], lengths)
+        l, final = run_builtin(self.l, g, lengths)
+        return {"l": l, "final": final}
+
+
 # ----------------------------------------------------------------------------
 # The cases. Inputs: (name, kind, ...) with kind
 #   "seq"  -> float32 [B, T, F]      ("seq", F)
@@ -541,6 +553,10 @@ CASE_LIST = [
          "bidirectional GRU with H=160 at batch 1: a team splits the hidden units",
          1, 6, [("x", "seq", 16)], ["h", "final"],
          lambda: SingleRecurrent(nn.GRU(16, 160, bidirectional=True, batch_first=True), True)),
+    # Batch 1, 37 steps: projections computed a block of steps ahead (rnnc_project_ahead).
+    case("batch1_ahead", focused("batch1_ahead"),
+         "GRU then LSTM at batch 1 over 37 steps: projections a block ahead",
+         1, 37, [("x", "seq", 13)], ["l", "final"], Batch1Ahead),
     case("gru_bi_lengths", focused("gru_bi_lengths"),
          "bidirectional GRU with lengths: sequence and last()",
          3, 7, [("x", "seq", 5)], ["h", "final"],

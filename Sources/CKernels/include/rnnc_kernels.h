@@ -522,6 +522,138 @@ static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int l
     rnnc_gemm_ex(M, N, K, A, lda, packed, bias, C, ldc, 0, threads);
 }
 
+/* Batch 1: a recurrence's hoisted input projection, computed a block of steps ahead
+ * inside the time loop instead of all at once before it.
+ *
+ * At batch 1 the step's recurrent product is a matrix-vector product bound by how fast
+ * the weights stream from the cache (loads), while the input projection over all steps
+ * is a matrix product bound by the FMA units. Run one after the other they add up; run
+ * interleaved in one loop, the core does the projection's FMAs while it waits for the
+ * recurrent weights. Step t of block b (steps [R b, R b + R), R = RNNC_AHEAD_ROWS) does,
+ * besides its own product, slice t % R of the K columns of the projection of block b + 1:
+ * after R steps those R rows are complete, before block b + 1 starts.
+ *
+ * Every element's arithmetic is that of rnnc_gemm_tile_full and rnnc_gemv_tile (the
+ * projection starts from the bias and adds its K products in order; a partial sum is
+ * stored and reloaded between slices, which does not round), so the results are the
+ * same bits as the hoisted product and rnnc_gemm_step_part. */
+#ifndef RNNC_AHEAD_ROWS
+#define RNNC_AHEAD_ROWS RNNC_MR
+#endif
+
+/* Whether a recurrence of B examples and T steps on `threads` threads computes its
+ * projection ahead: batch 1 (from 2 examples on the step's product has rows of its own to
+ * hide loads behind) where the projection is not streamed (a build with
+ * RNNC_STREAM_MIN_BATCH 1 streams it and gives it no rows), two blocks at least, and 1 or
+ * 2 threads. Measured (LSTM and GRU at
+ * T = 100, I = H = 256; docs/PERFORMANCE.md, "Batch 1"): on 1 thread the two products take
+ * 0.92 and 0.88 of their time one after the other; on 2, where each core holds half of
+ * the recurrent weights in its L2, 1.00. More threads are not measured. */
+static inline int rnnc_project_ahead(int B, int T, int threads) {
+    return B == 1 && B < RNNC_STREAM_MIN_BATCH && T >= 2 * RNNC_AHEAD_ROWS && threads <= 2;
+}
+
+/* The rows a recurrence computes before its time loop when it projects ahead: block 0 and
+ * the last rows past the last whole block. */
+static inline void rnnc_project_ahead_start(int T, int N, int K, const float *restrict U, const float *restrict packed,
+                                            const float *restrict bias, float *restrict P, int threads) {
+    int whole = T / RNNC_AHEAD_ROWS * RNNC_AHEAD_ROWS;
+    rnnc_gemm_ex(RNNC_AHEAD_ROWS, N, K, U, K, packed, bias, P, N, 0, threads);
+    if (whole < T)
+        rnnc_gemm_ex(T - whole, N, K, U + (size_t)whole * K, K, packed, bias, P + (size_t)whole * N, N, 0, threads);
+}
+
+/* One panel: c [1, ncols] = a [1, K] panel (rnnc_gemv_tile's even and odd sums, no bias),
+ * and, interleaved with it, k in [k0, k1) of the RNNC_AHEAD_ROWS x ncols tile
+ * P = U Wp^T + bias (first slice from the bias, later ones from P). */
+static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, const float *restrict a,
+                                                                        const float *restrict panel, float *restrict c,
+                                                                        int ncols, int KP, int k0, int k1,
+                                                                        const float *restrict U,
+                                                                        const float *restrict ppanel,
+                                                                        const float *restrict bias_panel,
+                                                                        float *restrict P, int ldp) {
+    rnnc_vf even[RNNC_NV], odd[RNNC_NV], acc[RNNC_AHEAD_ROWS][RNNC_NV];
+    for (int v = 0; v < RNNC_NV; v++) {
+        even[v] = rnnc_vsplat(0.0f);
+        odd[v] = rnnc_vsplat(0.0f);
+    }
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++)
+        for (int v = 0; v < RNNC_NV; v++) {
+            int n = ncols - v * RNNC_VEC;
+            if (k0 == 0) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
+            else if (n >= RNNC_VEC) acc[i][v] = rnnc_vload(P + (size_t)i * ldp + v * RNNC_VEC);
+            else if (n > 0) acc[i][v] = rnnc_vload_first(P + (size_t)i * ldp + v * RNNC_VEC, n);
+            else acc[i][v] = rnnc_vsplat(0.0f);
+        }
+    /* One k of the tile after every `per` pairs of the product's k (4 when K = KP = 256). */
+    int pairs = K / 2, slice = k1 - k0;
+    int per = slice > 0 && pairs / slice > 0 ? pairs / slice : 1;
+    int k = 0, kp = k0;
+    for (; kp < k1 && k + 2 * per <= K; kp++) {
+        for (int j = 0; j < per; j++, k += 2) {
+            rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
+            for (int v = 0; v < RNNC_NV; v++) {
+                even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+                odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
+            }
+        }
+        rnnc_vf w[RNNC_NV];
+        for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)kp * RNNC_NR + v * RNNC_VEC);
+        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+            rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + kp]);
+            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
+        }
+    }
+    for (; k + 2 <= K; k += 2) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
+        for (int v = 0; v < RNNC_NV; v++) {
+            even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+            odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
+        }
+    }
+    if (k < K) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]);
+        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+    }
+    for (; kp < k1; kp++) {
+        rnnc_vf w[RNNC_NV];
+        for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)kp * RNNC_NR + v * RNNC_VEC);
+        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+            rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + kp]);
+            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
+        }
+    }
+    for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
+    rnnc_store_row(c, ncols, RNNC_NV, even);
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, RNNC_NV, acc[i]);
+}
+
+/* Thread tid's share of step `step` of a batch-1 recurrence that projects ahead:
+ * c [1, N] = a [1, K] W^T as rnnc_gemm_step_part computes it (the same panels per thread,
+ * in the same order), and slice step % R of the projection of the next block's rows,
+ * P [R, N] = U [R, KP] Wp^T + bias (row stride of U is KP, of P N). W and Wp have the
+ * same N and are packed alike: each thread's projection panels are its product's. */
+static inline void rnnc_gemv_ahead_part(int step, int N, int K, const float *restrict a, const float *restrict packed,
+                                        float *restrict c, int KP, const float *restrict U,
+                                        const float *restrict ppacked, const float *restrict bias, float *restrict P,
+                                        int tid, int nth) {
+    int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    int lo, hi;
+    rnnc_split(panels, tid, nth, &lo, &hi);
+    int s = step % RNNC_AHEAD_ROWS;
+    int k0 = (int)((long)s * KP / RNNC_AHEAD_ROWS), k1 = (int)((long)(s + 1) * KP / RNNC_AHEAD_ROWS);
+    for (int q = lo; q < hi; q++) {
+        const int p = (step & 1) ? lo + hi - 1 - q : q;
+        int n0 = p * RNNC_NR;
+        int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
+        float bias_panel[RNNC_NR];
+        rnnc_bias_panel(bias, n0, ncols, bias_panel);
+        rnnc_gemv_ahead_panel(K, a, packed + (size_t)p * K * RNNC_NR, c + n0, ncols, KP, k0, k1, U,
+                              ppacked + (size_t)p * KP * RNNC_NR, bias_panel, P + n0, N);
+    }
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Backward products                                                                    */
 

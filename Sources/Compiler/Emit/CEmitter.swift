@@ -543,8 +543,11 @@ public struct CEmitter {
     /// A projection that recurrences compute step by step from RNNC_STREAM_MIN_BATCH
     /// examples (`StreamedProjections`) runs here only below that batch; the scan receives
     /// the projection's input.
+    /// In inference (`training` false), a projection its recurrence computes ahead at batch
+    /// 1 (`StreamedProjections.ahead`) runs here only when the recurrence does not.
     func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
-                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil) -> String {
+                       workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil,
+                       training: Bool = false) -> String {
         switch op.kind {
         case .input, .param, .paramChunk, .stackRows, .constant:
             return ""
@@ -563,7 +566,12 @@ public struct CEmitter {
         case .linear(let bias):
             let x = graph.type(of: op.operands[0])
             let w = graph.type(of: op.operands[1])
-            if StreamedProjections(graph: graph).results.contains(r!) {
+            let projections = StreamedProjections(graph: graph)
+            if !training, projections.aheadResults.contains(r!) {
+                s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step, and at\n"
+                s += "     * batch 1 a block of steps ahead, beside its own product (rnnc_project_ahead) */\n"
+                s += "    if (B < RNNC_STREAM_MIN_BATCH && !rnnc_project_ahead(B, T, threads))\n    "
+            } else if projections.results.contains(r!) {
                 s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step */\n"
                 s += "    if (B < RNNC_STREAM_MIN_BATCH)\n    "
             }

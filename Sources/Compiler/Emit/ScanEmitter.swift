@@ -168,7 +168,9 @@ struct ScanEmitter {
         s += " *   out \(CNames.shape(graph.type(of: op.results[0]))): the first state after every step\n"
         s += " */\n"
         var params = ["\(prefix)_model *m", "int B", "int T", "const int32_t *lengths"]
-        params += op.operands.indices.map { "const float *restrict x\($0)" }
+        // At batch 1 an inference scan may write its projection's rows a block ahead.
+        let ahead = training ? nil : StreamedProjections(graph: graph).ahead(op)
+        params += op.operands.indices.map { $0 == ahead?.operand ? "float *restrict x\($0)" : "const float *restrict x\($0)" }
         params += streams.keys.sorted().map { "const float *restrict u\($0)" }
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
@@ -187,6 +189,13 @@ struct ScanEmitter {
             s += "    /* the input projections: by step, from the cache, once the batch fills the product's tiles */\n"
             s += "    const int stream = B >= RNNC_STREAM_MIN_BATCH;\n"
         }
+        if let (k, p) = ahead {
+            let wt = graph.type(of: p.operands[1])
+            s += "    /* at batch 1, x\(k) = u\(k) x \(CNames.comment(weightName(p.operands[1], graph.definingOps())))^T is computed here: its first block of\n"
+            s += "     * rows and the rows past the last whole block now, every other block beside the steps before it */\n"
+            s += "    const int ahead = rnnc_project_ahead(B, T, threads);\n"
+            s += "    if (ahead) rnnc_project_ahead_start(T, \(wt.dims[0]), \(wt.dims[1]), u\(k), m->pk\(p.operands[1].index), \(projectionBias(p)), x\(k), threads);\n"
+        }
         // States start at zero, or, in stateful runs, where the previous call left them.
         var carryOffset = 0
         for (i, st) in states.enumerated() {
@@ -195,7 +204,7 @@ struct ScanEmitter {
             s += "    else memset(s\(i)_buf0, 0, (size_t)B * \(w) * sizeof(float));\n"
             carryOffset += w
         }
-        s += teamLoop(op, layout: l, training: training, reverse: reverse)
+        s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead)
         carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount
@@ -245,7 +254,8 @@ struct ScanEmitter {
     /// cache), and barriers stand where a kernel reads what other threads wrote. A step
     /// whose last kernel is a fused one writing every state in its own block commits that
     /// block without waiting: one barrier after each product, one at the end of the step.
-    private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool) -> String {
+    private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool,
+                          ahead: (operand: Int, projection: Op)?) -> String {
         let region = op.region!
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
@@ -288,8 +298,7 @@ struct ScanEmitter {
         let streams = streamed(op)
         for (k, p) in streams.sorted(by: { $0.key < $1.key }) {
             let wt = graph.type(of: p.operands[1])
-            var bias = "NULL"
-            if case .linear(true) = p.kind { bias = "m->w\(p.operands[2].index)" }
+            let bias = projectionBias(p)
             s += "            /* \(stepComment(p)): this step's rows, [B, \(wt.dims[0])] = u\(k) [B, \(wt.dims[1])] x \(CNames.comment(weightName(p.operands[1], defs)))^T */\n"
             s += "            if (stream) rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
         }
@@ -305,6 +314,14 @@ struct ScanEmitter {
                 let w = inner.operands[0], v = inner.operands[1], r = inner.results[0]
                 let wt = graph.type(of: w)
                 s += "            /* \(stepComment(inner)): [B, \(wt.dims[0])] = \(graph.name(of: v) ?? "\(v)") [B, \(wt.dims[1])] x \(CNames.comment(weightName(w, defs)))^T */\n"
+                if n == 0, let (k, p) = ahead {
+                    let pt = graph.type(of: p.operands[1])
+                    s += "            /* at batch 1 with it, slice t % R of the next block's rows of x\(k) (R = RNNC_AHEAD_ROWS) */\n"
+                    s += "            if (ahead && t / RNNC_AHEAD_ROWS + 1 < T / RNNC_AHEAD_ROWS) {\n"
+                    s += "                const size_t next = (size_t)(t / RNNC_AHEAD_ROWS + 1) * RNNC_AHEAD_ROWS;\n"
+                    s += "                rnnc_gemv_ahead_part(step, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), m->pk\(w.index), \(l.pointer[r]!), \(pt.dims[1]), u\(k) + next * \(pt.dims[1]), m->pk\(p.operands[1].index), \(projectionBias(p)), x\(k) + next * \(pt.dims[0]), tid, nth);\n"
+                    s += "            } else\n    "
+                }
                 s += "            rnnc_gemm_step_part(step, B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
                 s += "            #pragma omp barrier\n"
             case .fused:
@@ -398,6 +415,12 @@ struct ScanEmitter {
         }
         s += "        }\n"
         return s
+    }
+
+    /// The bias argument of a hoisted projection's product.
+    private func projectionBias(_ p: Op) -> String {
+        if case .linear(true) = p.kind { return "m->w\(p.operands[2].index)" }
+        return "NULL"
     }
 
     private func stepComment(_ op: Op) -> String {

@@ -335,7 +335,7 @@ extension CEmitter {
                 // (args end with the carried state, then workspace and threads: the carry
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
-            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" })
+            }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, training: true)
         }
         // Loss.
         s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
