@@ -301,6 +301,17 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
     for (int i = 0; i < rows; i++) rnnc_store_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
 }
 
+/* k and k + 1 of a one-row product: k into the even sums, k + 1 into the odd. */
+static inline __attribute__((always_inline)) void rnnc_gemv_pair(int k, const float *restrict a, size_t ska,
+                                                                 const float *restrict panel, rnnc_vf *even,
+                                                                 rnnc_vf *odd) {
+    rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]), a1 = rnnc_vsplat(a[(size_t)(k + 1) * ska]);
+    for (int v = 0; v < RNNC_NV; v++) {
+        even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+        odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
+    }
+}
+
 /* One row (batch 1: the recurrent product is a matrix-vector product). With a single row
  * the tile has only RNNC_NV accumulators, too few to cover the latency of the FMAs, so
  * even and odd k go to separate sums (added at the end): twice the independent chains,
@@ -316,13 +327,7 @@ static inline __attribute__((always_inline)) void rnnc_gemv_tile(int K, const fl
     }
     if (accumulate) rnnc_add_row(c, ncols, RNNC_NV, even);
     int k = 0;
-    for (; k + 2 <= K; k += 2) {
-        rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]), a1 = rnnc_vsplat(a[(size_t)(k + 1) * ska]);
-        for (int v = 0; v < RNNC_NV; v++) {
-            even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
-            odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
-        }
-    }
+    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(k, a, ska, panel, even, odd);
     if (k < K) {
         rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]);
         for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
@@ -563,6 +568,18 @@ static inline void rnnc_project_ahead_start(int T, int N, int K, const float *re
         rnnc_gemm_ex(T - whole, N, K, U + (size_t)whole * K, K, packed, bias, P + (size_t)whole * N, N, 0, threads);
 }
 
+/* k of the projection's RNNC_AHEAD_ROWS x NR tile: acc[i] += U[i][k] * panel row k. */
+static inline __attribute__((always_inline)) void rnnc_ahead_tile_k(int k, int KP, const float *restrict U,
+                                                                    const float *restrict ppanel,
+                                                                    rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
+    rnnc_vf w[RNNC_NV];
+    for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+        rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + k]);
+        for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
+    }
+}
+
 /* One panel: c [1, ncols] = a [1, K] panel (rnnc_gemv_tile's even and odd sums, no bias),
  * and, interleaved with it, k in [k0, k1) of the RNNC_AHEAD_ROWS x ncols tile
  * P = U Wp^T + bias (first slice from the bias, later ones from P). */
@@ -591,39 +608,15 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
     int per = slice > 0 && pairs / slice > 0 ? pairs / slice : 1;
     int k = 0, kp = k0;
     for (; kp < k1 && k + 2 * per <= K; kp++) {
-        for (int j = 0; j < per; j++, k += 2) {
-            rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
-            for (int v = 0; v < RNNC_NV; v++) {
-                even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
-                odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
-            }
-        }
-        rnnc_vf w[RNNC_NV];
-        for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)kp * RNNC_NR + v * RNNC_VEC);
-        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
-            rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + kp]);
-            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
-        }
+        for (int j = 0; j < per; j++, k += 2) rnnc_gemv_pair(k, a, 1, panel, even, odd);
+        rnnc_ahead_tile_k(kp, KP, U, ppanel, acc);
     }
-    for (; k + 2 <= K; k += 2) {
-        rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
-        for (int v = 0; v < RNNC_NV; v++) {
-            even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
-            odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
-        }
-    }
+    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(k, a, 1, panel, even, odd);
     if (k < K) {
         rnnc_vf a0 = rnnc_vsplat(a[k]);
         for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
     }
-    for (; kp < k1; kp++) {
-        rnnc_vf w[RNNC_NV];
-        for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)kp * RNNC_NR + v * RNNC_VEC);
-        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
-            rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + kp]);
-            for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
-        }
-    }
+    for (; kp < k1; kp++) rnnc_ahead_tile_k(kp, KP, U, ppanel, acc);
     for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
     rnnc_store_row(c, ncols, RNNC_NV, even);
     for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, RNNC_NV, acc[i]);
