@@ -259,12 +259,7 @@ struct ScanEmitter {
         let region = op.region!
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
-        let work = region.ops.filter { inner in
-            switch inner.kind {
-            case .constant, .slice: return false
-            default: return true
-            }
-        }
+        let work = Self.stepKernels(region)
         // The commit is local when the last kernel is fused, batched, as wide as every
         // state, and produces every yield that is not already in place.
         var localCommit = false
@@ -415,6 +410,17 @@ struct ScanEmitter {
         }
         s += "        }\n"
         return s
+    }
+
+    /// The ops of a step that run code, in order: a constant is a literal in its readers'
+    /// code and a slice a view of its operand. `StreamedProjections.ahead` reads the first.
+    static func stepKernels(_ region: Region) -> [Op] {
+        region.ops.filter { inner in
+            switch inner.kind {
+            case .constant, .slice: return false
+            default: return true
+            }
+        }
     }
 
     /// The bias argument of a hoisted projection's product.

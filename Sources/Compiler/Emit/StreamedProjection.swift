@@ -45,13 +45,8 @@ struct StreamedProjections {
         guard case .scan(let reverse) = scan.kind, !reverse, let region = scan.region else { return nil }
         let streams = of(scan)
         guard streams.count == 1, let (k, p) = streams.first else { return nil }
-        let first = region.ops.first { inner in
-            switch inner.kind {
-            case .constant, .slice: return false
-            default: return true
-            }
-        }
-        guard let product = first, product.kind == .matvec,
+        // The step's first kernel: the one teamLoop emits first, whose call it replaces.
+        guard let product = ScanEmitter.stepKernels(region).first, product.kind == .matvec,
               graph.type(of: product.operands[0]).dims[0] == graph.type(of: p.operands[1]).dims[0] else { return nil }
         return (k, p)
     }
