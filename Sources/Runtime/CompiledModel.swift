@@ -118,13 +118,18 @@ public final class CompiledModel {
         public var savedActivations: Double
         public var workBuffers: Double
         public var packedWeights: Double
+        /// Floats counted twice above: the forward's packed weights and workspaces and the
+        /// backward's work buffers take the same memory in turn.
+        public var sharedInTurn: Double = 0
+        /// What the step holds besides parameters, gradients and optimizer moments.
+        public var total: Double { savedActivations + workBuffers + packedWeights - sharedInTurn }
     }
 
     public func trainingMemory(batch: Int, time: Int) -> TrainingMemory? {
         guard let trainingFloatsFn else { return nil }
-        var out = [Double](repeating: 0, count: 3)
+        var out = [Double](repeating: 0, count: 4)
         guard trainingFloatsFn(Int32(batch), Int32(time), &out) == 0 else { return nil }
-        return TrainingMemory(savedActivations: out[0], workBuffers: out[1], packedWeights: out[2])
+        return TrainingMemory(savedActivations: out[0], workBuffers: out[1], packedWeights: out[2], sharedInTurn: out[3])
     }
 
     /// The states a stateful model carries into its next call: the batch they are held

@@ -89,16 +89,19 @@ struct BenchCommand: ParsableCommand {
     /// ratio to the bound of issue 4: weights, optimizer state and saved activations.
     struct MemoryReport {
         var parameters, optimizer, gradients, saved, work, packed: Double
-        var total: Double { parameters + optimizer + gradients + saved + work + packed }
+        /// Memory counted twice above: the forward's packed weights and workspaces and the
+        /// backward's work buffers take it in turn.
+        var shared: Double
+        var total: Double { parameters + optimizer + gradients + saved + work + packed - shared }
         var bound: Double { parameters + optimizer + saved }
         var json: String {
             "\"weights_mb\": \(fmt(parameters)), \"optimizer_mb\": \(fmt(optimizer)), \"gradients_mb\": \(fmt(gradients)), "
-                + "\"saved_activations_mb\": \(fmt(saved)), \"work_buffers_mb\": \(fmt(work)), \"packed_weights_mb\": \(fmt(packed)), "
+                + "\"saved_activations_mb\": \(fmt(saved)), \"work_buffers_mb\": \(fmt(work)), \"packed_weights_mb\": \(fmt(packed)), \"shared_in_turn_mb\": \(fmt(shared)), "
                 + "\"training_mb\": \(fmt(total)), \"memory_ratio\": \(fmt(total / bound))"
         }
         var text: String {
             "training memory \(fmt(total)) MB: weights \(fmt(parameters)), optimizer moments \(fmt(optimizer)), gradients \(fmt(gradients)), "
-                + "saved activations \(fmt(saved)), work buffers \(fmt(work)), packed weights \(fmt(packed)); "
+                + "saved activations \(fmt(saved)), work buffers \(fmt(work)), packed weights \(fmt(packed)), less \(fmt(shared)) that the forward's and the backward's buffers take in turn; "
                 + "\(String(format: "%.2f", total / bound))x weights + optimizer + saved activations"
         }
     }
@@ -108,7 +111,7 @@ struct BenchCommand: ParsableCommand {
         let mb = 4.0 / 1_048_576
         let params = Double(interface.parameters.reduce(0) { $0 + $1.shape.reduce(1, *) }) * mb
         return MemoryReport(parameters: params, optimizer: 2 * params, gradients: params, saved: m.savedActivations * mb,
-                            work: m.workBuffers * mb, packed: m.packedWeights * mb)
+                            work: m.workBuffers * mb, packed: m.packedWeights * mb, shared: m.sharedInTurn * mb)
     }
 
     /// The process's peak resident memory (VmHWM), in MB.

@@ -171,6 +171,51 @@ extension TrainingMemoryTests {
     }
 }
 
+extension TrainingMemoryTests {
+    /// The forward's packed weights and the backward's buffers take the same memory in turn
+    /// (`SharedRegion`): the backward writes over the packings, so whatever reads them next
+    /// packs them again. Runs after a gradients call, gradients twice in a row, and a larger
+    /// batch (the arena moves) all give the same bits as a model that never trained.
+    func testForwardPackingsAndBackwardBuffersTakeTheSameMemoryInTurn() throws {
+        let text = """
+        model turns {
+            input  x: float[time, 16]
+            target y: float[time, 8]
+            h = gru(x, hidden=32)
+            z = dense(h, units=8)
+            output z
+            loss mse(z, y)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "turns")
+        let T = 12
+        func data(_ b: Int) -> (x: CompiledModel.Buffer, y: CompiledModel.Buffer) {
+            (.floats((0..<(b * T * 16)).map { Float($0 % 11) * 0.03 - 0.15 }),
+             .floats((0..<(b * T * 8)).map { Float($0 % 5) * 0.1 - 0.2 }))
+        }
+        let (x4, y4) = data(4), (x8, y8) = data(8)
+        let before = try model.run(batch: 4, time: T, inputs: [x4], lengths: nil)[0].values
+        let first = try model.gradients(batch: 4, time: T, inputs: [x4], targets: [y4], lengths: nil)
+        XCTAssertEqual(try model.run(batch: 4, time: T, inputs: [x4], lengths: nil)[0].values, before, "run after a backward pass")
+        let again = try model.gradients(batch: 4, time: T, inputs: [x4], targets: [y4], lengths: nil)
+        XCTAssertEqual(again.loss, first.loss)
+        XCTAssertEqual(again.gradients, first.gradients, "gradients twice in a row")
+        _ = try model.gradients(batch: 8, time: T, inputs: [x8], targets: [y8], lengths: nil)
+        XCTAssertEqual(try model.run(batch: 4, time: T, inputs: [x4], lengths: nil)[0].values, before, "run after the arena moved")
+        XCTAssertEqual(try model.gradients(batch: 4, time: T, inputs: [x4], targets: [y4], lengths: nil).gradients, first.gradients)
+
+        // The account: work buffers and packings (W_ih, W_hh and the dense layer's, then
+        // W_hh^T), less what the forward's and the backward's take in turn.
+        let memory = try XCTUnwrap(model.trainingMemory(batch: 8, time: T))
+        XCTAssertGreaterThan(memory.sharedInTurn, 0)
+        XCTAssertLessThan(memory.sharedInTurn, memory.packedWeights)
+        XCTAssertEqual(memory.total, memory.savedActivations + memory.workBuffers + memory.packedWeights - memory.sharedInTurn)
+        let c = try String(contentsOfFile: "\(build)/turns.c", encoding: .utf8)
+        XCTAssert(c.contains("m->pk_stale = 1;"), "the backward marks the packings stale")
+        XCTAssert(c.contains("if (m->pk_stale && turns_derive(m) != 0) return -1;"), "runs pack them again")
+    }
+}
+
 final class TrainingForwardTests: XCTestCase {
     /// The gradients function returns no outputs: an output the loss does not read (a
     /// softmax beside an mse on h) is not computed, but what a recurrence reads is, even

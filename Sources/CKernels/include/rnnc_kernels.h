@@ -957,6 +957,7 @@ static inline void rnnc_softmax_rows(int rows, int n, const float *x, size_t sx,
 
 /* Sizes in the arena are rounded to 16 floats so every buffer starts on a cache line. */
 static inline size_t rnnc_round16(size_t n) { return (n + 15) / 16 * 16; }
+static inline size_t rnnc_max_size(size_t a, size_t b) { return a > b ? a : b; }
 
 /* out [B, T, D] = rows of table [V, D] picked by ids [B, T]; steps past an example's
  * length are zero (their ids are ignored). The ids were checked against V beforehand. */

@@ -172,8 +172,10 @@ public struct CEmitter {
         for w in packedWeights {
             s += "    float *pk\(w.index);\(pad("pk\(w.index)", 18))/* w\(w.index) packed in \(CNames.comment("panels")) for products */\n"
         }
+        s += "    int pk_in_arena;          /* training moved the packings into its arena (SharedRegion) */\n"
+        s += "    int pk_stale;             /* a backward pass wrote over them: pack before the next forward */\n"
         s += "    /* training: gradients laid out like the parameters, views and stacks of them,\n"
-        s += "     * weights packed transposed for the backward products, and the activations kept */\n"
+        s += "     * weights packed transposed for the backward products (in the arena), and the activations kept */\n"
         s += "    float *grads;\n"
         for op in plumbing { s += "    float *gw\(op.results[0].index);\n" }
         for w in packedWeights { s += "    float *pkT\(w.index);\n" }
@@ -236,7 +238,12 @@ public struct CEmitter {
         """
         let copiedStacks = plumbing.filter { $0.kind == .stackRows && stackView($0) == nil }
         for op in copiedStacks { s += "    free(m->w\(op.results[0].index));\n" }
-        for w in packedWeights { s += "    free(m->pk\(w.index));\n    free(m->pkT\(w.index));\n" }
+        // Packings in the training arena go with it; the transposed ones live only there.
+        if !packedWeights.isEmpty {
+            s += "    if (!m->pk_in_arena) {\n"
+            for w in packedWeights { s += "        free(m->pk\(w.index));\n" }
+            s += "    }\n"
+        }
         for op in copiedStacks { s += "    free(m->gw\(op.results[0].index));\n" }
         s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
         for op in graph.ops { if case .scan = op.kind { s += "    free(m->carry\(op.results[0].index));\n" } }
@@ -289,7 +296,7 @@ public struct CEmitter {
         // Derived weights, in graph order (chunks point into their parent; stacks copy rows).
         let offsets = Dictionary(uniqueKeysWithValues: params.map { ($0.0.name, $0.1) })
         var derive = "/* Weights derived from the parameters: views of packed tensors, stacked gates and\n"
-        derive += " * the packings the products read. Run after loading and after every update. */\n"
+        derive += " * the packings the products read. Run after loading, after every update, and\n * before a forward when a backward pass wrote over the packings (m->pk_stale). */\n"
         derive += "static int \(prefix)_derive(\(prefix)_model *m) {\n"
         for op in plumbing {
             let r = op.results[0], t = graph.type(of: r)
@@ -321,6 +328,7 @@ public struct CEmitter {
             derive += "    if (!m->pk\(w.index) && !(m->pk\(w.index) = rnnc_alloc_floats(rnnc_packed_size(\(t.dims[0]), \(t.dims[1]))))) { rnnc_fail(\"out of memory\"); return -1; }\n"
             derive += "    rnnc_pack_weights(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pk\(w.index));\n"
         }
+        derive += "    m->pk_stale = 0;\n"
         derive += "    return 0;\n}\n\n"
         s = s.replacingOccurrences(of: "/* Checks that the file holds exactly", with: derive + "/* Checks that the file holds exactly")
         s += """
@@ -503,6 +511,10 @@ public struct CEmitter {
         s += " * in \(prefix)_last_error(). Nothing is allocated after the arena is sized. */\n"
         s += "int \(prefix)_run(\(runParameters().joined(separator: ", "))) {\n"
         s += callPreamble()
+        if !packedWeights.isEmpty {
+            s += "    /* a training step's backward pass takes the packings' memory (SharedRegion) */\n"
+            s += "    if (m->pk_stale && \(prefix)_derive(m) != 0) return -1;\n"
+        }
         s += "    /* The arena: \(plan.slots.count) slots shared by values whose lifetimes do not overlap. */\n"
         s += "    size_t need = \(plan.sizeExpression());\n"
         s += """

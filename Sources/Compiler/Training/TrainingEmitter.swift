@@ -194,16 +194,12 @@ extension CEmitter {
         s += callPreamble()
         let predType = graph.type(of: prediction)
         s += labelCheck(lossSpec, prediction: prediction, target: target.name)
-        // One-time allocations: the gradient block, stacked gradients, transposed packings.
+        // One-time allocations: the gradient block and stacked gradients.
         s += "    if (!m->grads) {\n"
         s += "        if (!(m->grads = rnnc_alloc_floats(\(prefix)_parameter_floats))) { rnnc_fail(\"out of memory\"); return -1; }\n"
         for op in stackOps {
             let r = op.results[0]
             s += "        if (!(m->gw\(r.index) = rnnc_alloc_floats(\(graph.type(of: r).featureCount)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
-        }
-        for w in transposedWeights {
-            let t = graph.type(of: w)
-            s += "        if (!(m->pkT\(w.index) = rnnc_alloc_floats(rnnc_packed_size(\(t.dims[1]), \(t.dims[0]))))) { rnnc_fail(\"out of memory\"); return -1; }\n"
         }
         s += "    }\n"
         let offsets = Dictionary(uniqueKeysWithValues: parameterOffsets.map { ($0.0.name, $0.1) })
@@ -224,10 +220,6 @@ extension CEmitter {
         for op in stackOps {
             let r = op.results[0]
             s += "    memset(m->gw\(r.index), 0, \(graph.type(of: r).featureCount) * sizeof(float));\n"
-        }
-        for w in transposedWeights {
-            let t = graph.type(of: w)
-            s += "    rnnc_pack_weights_transposed(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pkT\(w.index));\n"
         }
         // The training arena: activations, their gradients, scan histories and workspaces.
         var pieces: [(name: String, size: String)] = []
@@ -270,9 +262,10 @@ extension CEmitter {
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
+        var forwardWorkspaces: [(pointer: String, size: String)] = []
         for op in scans {
             let i = op.results[0].index
-            pieces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op, training: true)))"))
+            forwardWorkspaces.append(("ws\(i)", "rnnc_round16((size_t)B * \(scanEmitter.workspaceWidth(op, training: true)))"))
             pieces.append(("hist\(i)", "rnnc_round16((size_t)B * T * \(scanEmitter.historyWidth(op)))"))
             let w = scanBack.workspace(op)
             backward.append(.init(name: "bws\(i)", extent: .perExample, width: w.perExample, zeroed: false))
@@ -299,11 +292,19 @@ extension CEmitter {
         var stages = [lossCall(lossSpec, prediction: prediction, values: ptr(prediction), target: tname, gradient: "g\(prediction.index)")]
         stages += graph.ops.reversed().map { backwardCode($0, needs: needs, ptr: ptr) }
         let backwardPlan = BackwardPlan(buffers: backward, stages: stages)
-        for (i, size) in backwardPlan.slotSizes.enumerated() { pieces.append(("bslot\(i)", size)) }
+        // A forward workspace no backward stage names is the forward's alone: it goes into
+        // the shared region, after the packings.
+        let (forwardOnly, kept) = (forwardWorkspaces.filter { w in !stages.contains { Self.mentions($0, w.pointer) } },
+                                   forwardWorkspaces.filter { w in stages.contains { Self.mentions($0, w.pointer) } })
+        pieces += kept.map { (name: $0.pointer, size: $0.size) }
+        var region = sharedRegion(backwardPlan)
+        region.forwardScratch = forwardOnly
+        pieces.append(("shared", region.size))
+        s += region.sizeDeclarations()
         s += "    size_t need = " + pieces.map(\.size).joined(separator: "\n                + ") + ";\n"
         s += """
             if (need > m->train_floats) {
-                free(m->train_arena);
+        \(region.releaseBeforeReallocation())        free(m->train_arena);
                 m->train_floats = 0;
                 if (!(m->train_arena = rnnc_alloc_floats(need))) { rnnc_fail("out of memory: %zu floats for training", need); return -1; }
                 m->train_floats = need;
@@ -321,6 +322,8 @@ extension CEmitter {
             s += "    float *g\(p.index) = v\(p.index);  /* the loss's gradient, over the prediction: no backward rule reads it */\n"
         }
         let carvedEnd = s.count
+        s += region.placeForward(at: "shared", prefix: prefix)
+        s += region.carve(at: "shared")
         s += backwardPlan.declarations()
         s += "\n    /* forward, keeping every activation */\n"
         for op in graph.ops {
@@ -336,6 +339,15 @@ extension CEmitter {
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
             }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, training: true)
+        }
+        // The forward is done: the backward's buffers take the forward packings' place.
+        if !region.forward.isEmpty {
+            s += "\n    /* the loss and the backward write over the forward's packings: pack them again before the next forward */\n"
+            s += "    m->pk_stale = 1;\n"
+        }
+        for w in transposedWeights {
+            let t = graph.type(of: w)
+            s += "    rnnc_pack_weights_transposed(m->w\(w.index), \(t.dims[0]), \(t.dims[1]), m->pkT\(w.index));\n"
         }
         // Loss.
         s += "\n    /* loss: \(lossSpec.kind.rawValue)(\(lossSpec.prediction), \(lossSpec.target)) */\n"
@@ -415,7 +427,7 @@ extension CEmitter {
         }
 
         """
-        s += trainingFloatsFunction(pieces)
+        s += trainingFloatsFunction(pieces, region: region, backwardSlots: backwardPlan.slotSizes)
         s += lossFunction(lossSpec, prediction: prediction, target: target.name)
         return s
     }
@@ -487,33 +499,48 @@ extension CEmitter {
 
     /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
     /// sequence length (the same size expressions as the arena's), and the packed weights.
-    private func trainingFloatsFunction(_ pieces: [(name: String, size: String)]) -> String {
+    /// The forward's packings and the backward's buffers (the plan's slots, then the
+    /// transposed packings), which take the same memory in turn.
+    private func sharedRegion(_ plan: BackwardPlan) -> SharedRegion {
+        let forward = packedWeights.map { w -> (pointer: String, size: String) in
+            let t = graph.type(of: w)
+            return ("m->pk\(w.index)", "rnnc_round16(rnnc_packed_size(\(t.dims[0]), \(t.dims[1])))")
+        }
+        let transposed = transposedWeights.map { w -> (pointer: String, size: String) in
+            let t = graph.type(of: w)
+            return ("m->pkT\(w.index)", "rnnc_round16(rnnc_packed_size(\(t.dims[1]), \(t.dims[0])))")
+        }
+        let slots = plan.slotSizes.enumerated().map { (pointer: "bslot\($0.offset)", size: $0.element) }
+        return SharedRegion(forward: forward, backward: slots + transposed)
+    }
+
+    /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
+    /// sequence length (the same size expressions as the arena's), and the packed weights.
+    private func trainingFloatsFunction(_ pieces: [(name: String, size: String)], region: SharedRegion,
+                                        backwardSlots: [String]) -> String {
         // Values (vN), histories and dropout masks; `valid` (the loss's row mask) is work.
         let saved = pieces.filter { p in
             p.name != "valid" && ["v", "hist", "mask"].contains(where: p.name.hasPrefix)
         }
-        let work = pieces.filter { p in !saved.contains(where: { $0.name == p.name }) }
-        func sum(_ ps: [(name: String, size: String)]) -> String {
-            ps.isEmpty ? "0" : ps.map { "(double)\($0.size)" }.joined(separator: "\n             + ")
+        let work = pieces.filter { p in p.name != "shared" && !saved.contains(where: { $0.name == p.name }) }.map(\.size)
+            + region.forwardScratch.map(\.size) + backwardSlots
+        func sum(_ ps: [String]) -> String {
+            ps.isEmpty ? "0" : ps.map { "(double)\($0)" }.joined(separator: "\n             + ")
         }
-        var packed: [String] = []
-        for w in packedWeights {
-            let t = graph.type(of: w)
-            packed.append("(double)rnnc_packed_size(\(t.dims[0]), \(t.dims[1]))")
-        }
-        for w in transposedWeights {
-            let t = graph.type(of: w)
-            packed.append("(double)rnnc_packed_size(\(t.dims[1]), \(t.dims[0]))")
-        }
+        let packed = (region.forward + region.backward.filter { $0.pointer.hasPrefix("m->pkT") }).map(\.size)
         var s = "/* Floats a training step keeps for `batch` examples of `time` steps: out[0] the activations\n"
         s += " * saved for the backward pass, out[1] its work buffers (activation gradients, a window of\n"
         s += " * product gradients, scratch), out[2] the packed copies of the weights (forward and\n"
-        s += " * transposed). Parameters, gradients and each optimizer moment: NAME_parameter_floats. */\n"
+        s += " * transposed), out[3] the floats that the forward's packings and the backward's buffers\n"
+        s += " * share (they take the same memory in turn): the step holds out[0] + out[1] + out[2] - out[3].\n"
+        s += " * Parameters, gradients and each optimizer moment: NAME_parameter_floats. */\n"
         s += "int \(prefix)_training_floats(int batch, int time, double *out) {\n"
         s += "    const int B = batch;\n    const int T = time;\n    (void)B;\n    (void)T;\n"
-        s += "    out[0] = \(sum(saved));\n"
+        s += "    out[0] = \(sum(saved.map(\.size)));\n"
         s += "    out[1] = \(sum(work));\n"
-        s += "    out[2] = \(packed.isEmpty ? "0" : packed.joined(separator: " + "));\n"
+        s += "    out[2] = \(sum(packed));\n"
+        s += region.sizeDeclarations()
+        s += "    out[3] = \(region.shared);\n"
         s += "    return 0;\n}\n\n"
         return s
     }
