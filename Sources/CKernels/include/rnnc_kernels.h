@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -546,16 +547,38 @@ static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int l
 #define RNNC_AHEAD_ROWS RNNC_MR
 #endif
 
-/* Whether a recurrence of B examples and T steps on `threads` threads computes its
- * projection ahead: batch 1 (from 2 examples on the step's product has rows of its own to
- * hide loads behind) where the projection is not streamed (a build with
- * RNNC_STREAM_MIN_BATCH 1 streams it and gives it no rows), two blocks at least, and 1 or
- * 2 threads. Measured (LSTM and GRU at
- * T = 100, I = H = 256; docs/PERFORMANCE.md, "Batch 1"): on 1 thread the two products take
- * 0.92 and 0.88 of their time one after the other; on 2, where each core holds half of
- * the recurrent weights in its L2, 1.00. More threads are not measured. */
-static inline int rnnc_project_ahead(int B, int T, int threads) {
-    return B == 1 && B < RNNC_STREAM_MIN_BATCH && T >= 2 * RNNC_AHEAD_ROWS && threads <= 2;
+/* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
+ * it does not say. Read once. */
+static inline long rnnc_l2_bytes(void) {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    static long bytes = -1;
+    if (bytes < 0) {
+        long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        bytes = b > 0 ? b : 0;
+    }
+    return bytes;
+#else
+    return 0;
+#endif
+}
+
+/* Whether a recurrence of B examples and T steps on `threads` threads, whose step product
+ * reads `recurrent_floats` of weights, computes its projection ahead: batch 1 (from 2
+ * examples on the step's product has rows of its own to hide loads behind) where the
+ * projection is not streamed (a build with RNNC_STREAM_MIN_BATCH 1 streams it and gives
+ * it no rows), two blocks at least, 1 or 2 threads, and each thread's share of the
+ * recurrent weights no larger than its core's L2 (when the C library says how large).
+ * Measured (LSTM and GRU at T = 100, I = H = 256; docs/PERFORMANCE.md, "Batch 1"), as the
+ * time against both products one after the other:
+ * - Zen 4, 1 MB of L2: 0.92 and 0.88 on 1 thread, 1.01 and 0.92 on 2;
+ * - Zen 3, 512 KB of L2: 1.13 and 1.13 on 1 thread, where 1 MB (LSTM) and 768 KB (GRU) of
+ *   recurrent weights come from the L3 at every step and the projection's weights would
+ *   stream beside them; 0.98 and 0.96 on 2, each core holding 512 and 384 KB.
+ * More threads are not measured. */
+static inline int rnnc_project_ahead(int B, int T, int threads, size_t recurrent_floats) {
+    long l2 = rnnc_l2_bytes();
+    int fits = l2 == 0 || recurrent_floats * sizeof(float) / (size_t)(threads > 0 ? threads : 1) <= (size_t)l2;
+    return B == 1 && B < RNNC_STREAM_MIN_BATCH && T >= 2 * RNNC_AHEAD_ROWS && threads <= 2 && fits;
 }
 
 /* The rows a recurrence computes before its time loop when it projects ahead: block 0 and

@@ -579,10 +579,10 @@ public struct CEmitter {
             let x = graph.type(of: op.operands[0])
             let w = graph.type(of: op.operands[1])
             let projections = StreamedProjections(graph: graph)
-            if !training, projections.aheadResults.contains(r!) {
+            if !training, let recurrent = projections.aheadResults[r!] {
                 s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step, and at\n"
                 s += "     * batch 1 a block of steps ahead, beside its own product (rnnc_project_ahead) */\n"
-                s += "    if (B < RNNC_STREAM_MIN_BATCH && !rnnc_project_ahead(B, T, threads))\n    "
+                s += "    if (B < RNNC_STREAM_MIN_BATCH && !rnnc_project_ahead(B, T, threads, \(recurrent)))\n    "
             } else if projections.results.contains(r!) {
                 s += "    /* with B >= RNNC_STREAM_MIN_BATCH the recurrence reading it computes it step by step */\n"
                 s += "    if (B < RNNC_STREAM_MIN_BATCH)\n    "

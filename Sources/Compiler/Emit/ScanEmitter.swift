@@ -189,11 +189,11 @@ struct ScanEmitter {
             s += "    /* the input projections: by step, from the cache, once the batch fills the product's tiles */\n"
             s += "    const int stream = B >= RNNC_STREAM_MIN_BATCH;\n"
         }
-        if let (k, p) = ahead {
+        if let (k, p, recurrent) = ahead {
             let wt = graph.type(of: p.operands[1])
             s += "    /* at batch 1, x\(k) = u\(k) x \(CNames.comment(weightName(p.operands[1], graph.definingOps())))^T is computed here: its first block of\n"
             s += "     * rows and the rows past the last whole block now, every other block beside the steps before it */\n"
-            s += "    const int ahead = rnnc_project_ahead(B, T, threads);\n"
+            s += "    const int ahead = rnnc_project_ahead(B, T, threads, \(recurrent));\n"
             s += "    if (ahead) rnnc_project_ahead_start(T, \(wt.dims[0]), \(wt.dims[1]), u\(k), m->pk\(p.operands[1].index), \(projectionBias(p)), x\(k), threads);\n"
         }
         // States start at zero, or, in stateful runs, where the previous call left them.
@@ -204,7 +204,7 @@ struct ScanEmitter {
             s += "    else memset(s\(i)_buf0, 0, (size_t)B * \(w) * sizeof(float));\n"
             carryOffset += w
         }
-        s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead)
+        s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead.map { ($0.operand, $0.projection) })
         carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount

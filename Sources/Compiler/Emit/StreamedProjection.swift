@@ -41,19 +41,24 @@ struct StreamedProjections {
     /// thread then computes the projection's columns of the panels it multiplies anyway.
     /// Measured on one thread (LSTM, GRU at T = 100, I = H = 256): the two products in
     /// 0.92 and 0.88 of the time they take one after the other (docs/PERFORMANCE.md).
-    func ahead(_ scan: Op) -> (operand: Int, projection: Op)? {
+    func ahead(_ scan: Op) -> (operand: Int, projection: Op, recurrentFloats: Int)? {
         guard case .scan(let reverse) = scan.kind, !reverse, let region = scan.region else { return nil }
         let streams = of(scan)
         guard streams.count == 1, let (k, p) = streams.first else { return nil }
         // The step's first kernel: the one teamLoop emits first, whose call it replaces.
         guard let product = ScanEmitter.stepKernels(region).first, product.kind == .matvec,
               graph.type(of: product.operands[0]).dims[0] == graph.type(of: p.operands[1]).dims[0] else { return nil }
-        return (k, p)
+        // Whether it pays depends on how the recurrent weights fit the cache (rnnc_project_ahead).
+        let recurrent = region.ops.filter { $0.kind == .matvec }.reduce(0) { $0 + graph.type(of: $1.operands[0]).featureCount }
+        return (k, p, recurrent)
     }
 
-    /// Results of the projections recurrences compute ahead at batch 1 (`ahead`).
-    var aheadResults: Set<ValueID> {
-        Set(graph.ops.compactMap { ahead($0)?.projection.results[0] })
+    /// The projections recurrences compute ahead at batch 1 (`ahead`), with the floats of
+    /// their recurrences' weights: the top-level product is skipped on the same condition.
+    var aheadResults: [ValueID: Int] {
+        var out: [ValueID: Int] = [:]
+        for op in graph.ops { if let a = ahead(op) { out[a.projection.results[0]] = a.recurrentFloats } }
+        return out
     }
 
     /// Results of every streamed projection of the graph.
