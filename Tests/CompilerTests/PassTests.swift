@@ -201,6 +201,8 @@ final class PassTests: XCTestCase {
         XCTAssertTrue(plan.contains("one product over every row and step"), plan)
         // Stacked user weights get their gradients back, and the unused softmax output none.
         XCTAssertTrue(plan.contains("stacked weights back to their parameters"), plan)
+        // The forward's and the backward's buffers take one region in turn.
+        XCTAssertTrue(plan.contains("take one region of the training arena in turn (SharedRegion)"), plan)
         XCTAssertFalse(plan.contains("sum(d"), "no backward work for the softmax output the loss does not read")
     }
 

@@ -34,6 +34,8 @@ public struct TrainingPlan {
             s += "  #   scan \(op.results[0]): history \(scanEmitter.historyWidth(op)) (\(kept.map(\.description).joined(separator: ", "))), "
             s += "backward workspace \(w.perExample) per example; product gradients and packed rows \(w.perWindowRow) per row of a window (about 256 steps x examples)\n"
         }
+        s += "  # the forward's packed weights and workspaces, then the backward's buffers and transposed packings,\n"
+        s += "  # take one region of the training arena in turn (SharedRegion)\n"
         s += "  backward {\n"
         let needs = emitter.valuesNeedingGradients()
         for op in graph.ops.reversed() {
