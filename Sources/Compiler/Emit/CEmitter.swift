@@ -513,7 +513,7 @@ public struct CEmitter {
         s += callPreamble()
         if !packedWeights.isEmpty {
             s += "    /* a training step's backward pass takes the packings' memory (SharedRegion) */\n"
-            s += "    if (m->pk_stale && \(prefix)_derive(m) != 0) return -1;\n"
+            s += SharedRegion.packIfStale(prefix: prefix)
         }
         s += "    /* The arena: \(plan.slots.count) slots shared by values whose lifetimes do not overlap. */\n"
         s += "    size_t need = \(plan.sizeExpression());\n"

@@ -21,8 +21,11 @@ struct SharedRegion {
     var forward: [(pointer: String, size: String)]
     /// Buffers only the forward pass uses (the recurrences' workspaces), after the packings.
     var forwardScratch: [(pointer: String, size: String)] = []
-    /// The backward's buffers: slot names or model pointers, and floats (C expressions of B, T).
-    var backward: [(pointer: String, size: String)]
+    /// The backward's buffers: `BackwardPlan`'s slots (`bslotN`, declared here), then the
+    /// transposed packings (model pointers); floats as C expressions of B and T.
+    var slots: [(pointer: String, size: String)]
+    var transposed: [(pointer: String, size: String)]
+    var backward: [(pointer: String, size: String)] { slots + transposed }
 
     private static func sum(_ parts: [(pointer: String, size: String)]) -> String {
         parts.isEmpty ? "0" : parts.map(\.size).joined(separator: "\n        + ")
@@ -43,8 +46,8 @@ struct SharedRegion {
     /// Floats the two sets share: what holding both at once would cost more.
     var shared: String { "(double)forward_floats + (double)backward_floats - (double)\(size)" }
 
-    /// Frees the region's forward packings when the arena is to move: their pointers would
-    /// dangle. The next call that reads them allocates and packs them again (NAME_derive).
+    /// Forgets the region's forward packings when the arena is to be freed: their pointers
+    /// would dangle. The next call that reads them allocates and packs them again (NAME_derive).
     func releaseBeforeReallocation() -> String {
         guard !forward.isEmpty else { return "" }
         var s = "        if (m->pk_in_arena) {  /* the packings move with the arena */\n"
@@ -66,8 +69,14 @@ struct SharedRegion {
         for f in forward { s += "        \(f.pointer) = \(base) + at; at += \(f.size);\n" }
         s += "        (void)at;\n"
         s += "        m->pk_in_arena = 1;\n        m->pk_stale = 1;\n    }\n"
-        s += "    if (m->pk_stale && \(prefix)_derive(m) != 0) return -1;\n"
+        s += Self.packIfStale(prefix: prefix)
         return s
+    }
+
+    /// Packs the forward's weights again if a backward pass wrote over them: what every
+    /// forward (`NAME_run`, `NAME_gradients`) does first.
+    static func packIfStale(prefix: String) -> String {
+        "    if (m->pk_stale && \(prefix)_derive(m) != 0) return -1;\n"
     }
 
     /// The forward's scratch after its packings, and the backward's buffers from the
@@ -83,10 +92,8 @@ struct SharedRegion {
             s += "    size_t at = 0;\n"
         }
         s += "    /* the backward's buffers, over the forward's once the forward is done */\n"
-        for b in backward {
-            let target = b.pointer.hasPrefix("m->") ? b.pointer : "float *\(b.pointer)"
-            s += "    \(target) = \(base) + at; at += \(b.size);\n"
-        }
+        for b in slots { s += "    float *\(b.pointer) = \(base) + at; at += \(b.size);\n" }
+        for b in transposed { s += "    \(b.pointer) = \(base) + at; at += \(b.size);\n" }
         s += "    (void)at;\n"
         return s
     }

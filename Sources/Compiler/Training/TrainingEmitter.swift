@@ -294,9 +294,9 @@ extension CEmitter {
         let backwardPlan = BackwardPlan(buffers: backward, stages: stages)
         // A forward workspace no backward stage names is the forward's alone: it goes into
         // the shared region, after the packings.
-        let (forwardOnly, kept) = (forwardWorkspaces.filter { w in !stages.contains { Self.mentions($0, w.pointer) } },
-                                   forwardWorkspaces.filter { w in stages.contains { Self.mentions($0, w.pointer) } })
-        pieces += kept.map { (name: $0.pointer, size: $0.size) }
+        let readByBackward = { (w: (pointer: String, size: String)) in stages.contains { Self.mentions($0, w.pointer) } }
+        let forwardOnly = forwardWorkspaces.filter { !readByBackward($0) }
+        pieces += forwardWorkspaces.filter(readByBackward).map { (name: $0.pointer, size: $0.size) }
         var region = sharedRegion(backwardPlan)
         region.forwardScratch = forwardOnly
         pieces.append(("shared", region.size))
@@ -427,7 +427,7 @@ extension CEmitter {
         }
 
         """
-        s += trainingFloatsFunction(pieces, region: region, backwardSlots: backwardPlan.slotSizes)
+        s += trainingFloatsFunction(pieces, region: region)
         s += lossFunction(lossSpec, prediction: prediction, target: target.name)
         return s
     }
@@ -497,8 +497,6 @@ extension CEmitter {
         }
     }
 
-    /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
-    /// sequence length (the same size expressions as the arena's), and the packed weights.
     /// The forward's packings and the backward's buffers (the plan's slots, then the
     /// transposed packings), which take the same memory in turn.
     private func sharedRegion(_ plan: BackwardPlan) -> SharedRegion {
@@ -511,23 +509,22 @@ extension CEmitter {
             return ("m->pkT\(w.index)", "rnnc_round16(rnnc_packed_size(\(t.dims[1]), \(t.dims[0])))")
         }
         let slots = plan.slotSizes.enumerated().map { (pointer: "bslot\($0.offset)", size: $0.element) }
-        return SharedRegion(forward: forward, backward: slots + transposed)
+        return SharedRegion(forward: forward, slots: slots, transposed: transposed)
     }
 
     /// `NAME_training_floats`: what a training step's arena holds, by kind, for a batch and
     /// sequence length (the same size expressions as the arena's), and the packed weights.
-    private func trainingFloatsFunction(_ pieces: [(name: String, size: String)], region: SharedRegion,
-                                        backwardSlots: [String]) -> String {
+    private func trainingFloatsFunction(_ pieces: [(name: String, size: String)], region: SharedRegion) -> String {
         // Values (vN), histories and dropout masks; `valid` (the loss's row mask) is work.
         let saved = pieces.filter { p in
             p.name != "valid" && ["v", "hist", "mask"].contains(where: p.name.hasPrefix)
         }
         let work = pieces.filter { p in p.name != "shared" && !saved.contains(where: { $0.name == p.name }) }.map(\.size)
-            + region.forwardScratch.map(\.size) + backwardSlots
+            + region.forwardScratch.map(\.size) + region.slots.map(\.size)
         func sum(_ ps: [String]) -> String {
             ps.isEmpty ? "0" : ps.map { "(double)\($0)" }.joined(separator: "\n             + ")
         }
-        let packed = (region.forward + region.backward.filter { $0.pointer.hasPrefix("m->pkT") }).map(\.size)
+        let packed = (region.forward + region.transposed).map(\.size)
         var s = "/* Floats a training step keeps for `batch` examples of `time` steps: out[0] the activations\n"
         s += " * saved for the backward pass, out[1] its work buffers (activation gradients, a window of\n"
         s += " * product gradients, scratch), out[2] the packed copies of the weights (forward and\n"
