@@ -206,6 +206,42 @@ final class PassTests: XCTestCase {
         XCTAssertFalse(plan.contains("sum(d"), "no backward work for the softmax output the loss does not read")
     }
 
+    /// A bias added to a product (or to a step input) has that value's gradient, row by
+    /// row: the backward sums it from the window's rows, with no per-example scratch. A
+    /// bias that enters otherwise (multiplied here) keeps its scratch.
+    func testBiasGradientsComeFromTheWindowsRowsWhereTheyCan() throws {
+        let gru = try Compilation(path: TestSupport.path("models/gate_gru.rnn"))
+        let plan = TrainingPlan(graph: gru.graph, signature: gru.signature).print()
+        for b in ["b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn"] {
+            guard let v = gru.graph.values.firstIndex(where: { $0.name == "hidden.\(b)" }) else { return XCTFail("no hidden.\(b)") }
+            XCTAssertTrue(plan.contains("d%\(v) += column sums of d%"), "\(b):\n\(plan)")
+        }
+        XCTAssertFalse(plan.contains("scratch row per example"), plan)
+
+        let text = """
+        cell scaled(x: float[I], state h: float[H]) {
+            param W: float[H, I]
+            param U: float[H, H]
+            param b: float[H]
+            param a: float[H]
+            h = tanh(W @ x + U @ h + b) * sigmoid(a * h)
+        }
+        model m {
+            input  x: float[time, 3]
+            target y: float[time, 4]
+            h = scaled(x, H=4)
+            output h
+            loss mse(h, y)
+        }
+        """
+        let c = try Compilation(path: "t.rnn", text: text)
+        let p = TrainingPlan(graph: c.graph, signature: c.signature).print()
+        guard let a = c.graph.values.firstIndex(where: { $0.name == "h.a" }),
+              let b = c.graph.values.firstIndex(where: { $0.name == "h.b" }) else { return XCTFail(Printer().print(c.graph)) }
+        XCTAssertTrue(p.contains("d%\(b) += column sums of d%"), p)
+        XCTAssertTrue(p.contains("d%\(a) += sums of a scratch row per example"), p)
+    }
+
     func testOptimizedIRIsStableText() throws {
         let text = try String(contentsOfFile: TestSupport.path("models/gate_gru.rnn"), encoding: .utf8)
         let a = Printer().print(try Compilation(path: "models/gate_gru.rnn", text: text).graph)

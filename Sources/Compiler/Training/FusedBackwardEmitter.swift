@@ -15,7 +15,9 @@ struct FusedBackwardEmitter {
 
     /// `NAME_part(b0, b1, ...)` for rows [b0, b1) (what a thread of a backward time loop
     /// calls) and, when `whole`, `NAME(rows, ..., threads)` sharing the rows on a team.
-    func emit(_ op: Op, whole: Bool = true) -> String {
+    /// The arguments in `summedElsewhere` (biases whose gradient the caller takes from
+    /// other rows, `WindowBiasGradients`) get no gradient: their `d` may be NULL.
+    func emit(_ op: Op, whole: Bool = true, summedElsewhere: Set<Int> = []) -> String {
         let region = op.region!
         let width = graph.type(of: region.ops.last!.results[0]).featureCount
         let name = functionName(op)
@@ -56,7 +58,7 @@ struct FusedBackwardEmitter {
         // Gradient accumulators: one per value of the chain and per input.
         var differentiable: [ValueID] = []
         for inner in region.ops where inner.kind.isElementwise || isSlice(inner.kind) { differentiable.append(inner.results[0]) }
-        for a in region.arguments where !isScalarArg(a) { differentiable.append(a) }
+        for (i, a) in region.arguments.enumerated() where !isScalarArg(a) && !summedElsewhere.contains(i) { differentiable.append(a) }
         let accumulatorsAt = s.count   // declared below, once the chain shows which it uses
         for (k, y) in region.yields.enumerated() { s += "            gv\(y.index) += g\(k)r[j];\n" }
         let tracked = Set(differentiable)

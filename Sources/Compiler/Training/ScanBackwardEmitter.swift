@@ -29,7 +29,7 @@ struct ScanBackwardEmitter {
         let inWindow = windowRowGradients(op)
         for v in gradientValues(op) where !inWindow.contains(v) { perExample += round(graph.type(of: v).featureCount) }
         perExample += region.yields.map { round(graph.type(of: $0).featureCount) }.reduce(0, +)   // carries
-        perExample += unbatchedOperands(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
+        perExample += scratchBiases(op).map { round(graph.type(of: $0).featureCount) }.reduce(0, +)
         perExample += unbatchedComputed(op).map { 2 * round(graph.type(of: $0).featureCount) }.reduce(0, +)
         let products = region.ops.filter { $0.kind == .matvec }
         let streams = StreamedProjections(graph: graph).of(op)
@@ -69,6 +69,13 @@ struct ScanBackwardEmitter {
         return out
     }
 
+    /// The biases (`unbatchedOperands`) that get a per-example scratch: those whose gradient
+    /// is not summed from the window's rows (`WindowBiasGradients`).
+    func scratchBiases(_ op: Op) -> [ValueID] {
+        let summed = Set(WindowBiasGradients(graph: graph).of(op).map(\.value))
+        return unbatchedOperands(op).filter { !summed.contains($0) }
+    }
+
     /// Parameters and parameter-only values read by fused kernels inside the region
     /// (biases, gates of parameters): their per-example gradients are summed over the batch.
     func unbatchedOperands(_ op: Op) -> [ValueID] {
@@ -87,7 +94,8 @@ struct ScanBackwardEmitter {
         let states = Array(region.arguments.dropFirst(stepInputs))
         let hist = historyOffsets(op)
         let gvals = gradientValues(op)
-        let biases = unbatchedOperands(op)
+        let windowBiases = WindowBiasGradients(graph: graph).of(op)
+        let scratched = scratchBiases(op)
         let products = region.ops.filter { $0.kind == .matvec }
         func width(_ v: ValueID) -> Int { graph.type(of: v).featureCount }
         func h(_ v: ValueID) -> String { ScanEmitter(graph: graph, prefix: prefix).historySlot(v, offsets: hist) }
@@ -114,7 +122,7 @@ struct ScanBackwardEmitter {
         for i in states.indices {
             s += "    float *carry\(i) = ws + off; off += (size_t)B * \(round(width(states[i])));\n"
         }
-        for p in biases {
+        for p in scratched {
             s += "    float *scratch\(p.index) = ws + off; off += (size_t)B * \(round(width(p)));\n"
         }
         let computed = unbatchedComputed(op)
@@ -158,7 +166,7 @@ struct ScanBackwardEmitter {
             s += "    \(fusedForward.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
         }
         for u in computed { s += "    memset(g\(u.index), 0, \(width(u)) * sizeof(float));\n" }
-        for p in biases { s += "    memset(scratch\(p.index), 0, (size_t)B * \(width(p)) * sizeof(float));\n" }
+        for p in scratched { s += "    memset(scratch\(p.index), 0, (size_t)B * \(width(p)) * sizeof(float));\n" }
         func gradientTarget(_ o: ValueID) -> String { computed.contains(o) ? "g\(o.index)" : "m->gw\(o.index)" }
         func value(_ o: ValueID) -> String { computed.contains(o) ? "u\(o.index)" : "m->w\(o.index)" }
 
@@ -219,7 +227,7 @@ struct ScanBackwardEmitter {
                 for r in inner.results { args += ["g\(r.index)", "\(width(r))"] }
                 for o in inner.operands {
                     if hist[o] != nil { args += ["g\(o.index)", "\(width(o))"] }
-                    else if biases.contains(o) { args += ["scratch\(o.index)", "\(width(o))"] }
+                    else if scratched.contains(o) { args += ["scratch\(o.index)", "\(width(o))"] }
                     else { args += ["NULL", "0"] }
                 }
                 s += "            \(fusedBack.functionName(inner))_part(\(args.joined(separator: ", ")));\n"
@@ -321,13 +329,33 @@ struct ScanBackwardEmitter {
                 }
                 s += "                }\n"
             }
+            if !windowBiases.isEmpty {
+                // After a barrier: every thread's rows of the window are written.
+                s += "                /* biases whose gradient is the window's rows' (WindowBiasGradients): column sums,\n"
+                s += "                 * this thread's columns, down the rows in order */\n"
+                s += "                #pragma omp barrier\n"
+                s += "                {\n"
+                s += "                    int c0, c1;\n"
+                for b in windowBiases {
+                    let n = width(b.value)
+                    let (rows, ld): (String, Int)
+                    if let k = streamKeys.first(where: { region.arguments[$0] == b.source }) {
+                        (rows, ld) = ("gin\(k)", width(region.arguments[k]))
+                    } else {
+                        (rows, ld) = ("hgy\(b.source.index)", width(b.source))
+                    }
+                    s += "                    rnnc_split(\(n), tid, nth, &c0, &c1);  /* \(CNames.comment(graph.name(of: b.value) ?? "bias")): columns \(b.offset)..<\(b.offset + n) of \(rows) */\n"
+                    s += "                    rnnc_bias_gradient(wn * B, c1 - c0, \(rows) + \(b.offset) + c0, \(ld), \(gradientTarget(b.value)) + c0);\n"
+                }
+                s += "                }\n"
+            }
             s += "                #pragma omp barrier\n"
             s += "            }\n"
         }
         s += "        }\n"
         s += "    }\n"
         // Biases and parameter-only values: their sums over steps and examples.
-        for p in biases { s += "    rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), \(gradientTarget(p)));\n" }
+        for p in scratched { s += "    rnnc_bias_gradient(B, \(width(p)), scratch\(p.index), \(width(p)), \(gradientTarget(p)));\n" }
         for inner in region.ops.reversed() where inner.kind == .fused && !graph.type(of: inner.region!.ops.last!.results[0]).batched {
             s += "    /* \(fusedBack.functionName(inner)): a parameter-only kernel, gradients straight into its inputs' */\n"
             var args = ["0", "1"]

@@ -129,8 +129,11 @@ extension CEmitter {
         var s = ""
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let fusedBack = FusedBackwardEmitter(graph: graph)
+        let summed = WindowBiasGradients(graph: graph).summedFromWindow(scans)
         // Kernels of time loops run as `_part`s of the loop's team.
-        for op in graph.allOps() where op.kind == .fused { s += fusedBack.emit(op, whole: graph.ops.contains(op)) + "\n" }
+        for op in graph.allOps() where op.kind == .fused {
+            s += fusedBack.emit(op, whole: graph.ops.contains(op), summedElsewhere: summed[op.results[0]] ?? []) + "\n"
+        }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
         for op in scans {

@@ -91,6 +91,16 @@ public struct TrainingPlan {
             s += "; then " + products.map { "d\($0.operands[0]) += sum over steps of d\($0.results[0])^T \($0.operands[1])" }.joined(separator: ", ")
             s += products.isEmpty ? "" : " (one product each, over T x B rows)"
             s += "; \(op.operands.map { d($0) }.joined(separator: ", ")) += step-input gradients"
+            let byWindow = WindowBiasGradients(graph: graph).of(op)
+            if !byWindow.isEmpty {
+                s += "; " + byWindow.map {
+                    "\(d($0.value)) += column sums of \(d($0.source))[\($0.offset)..<\($0.offset + graph.type(of: $0.value).featureCount)]"
+                }.joined(separator: ", ") + " (by window, from its rows)"
+            }
+            let scratched = ScanBackwardEmitter(graph: graph, prefix: "").scratchBiases(op)
+            if !scratched.isEmpty {
+                s += "; " + scratched.map { d($0) }.joined(separator: ", ") + " += sums of a scratch row per example"
+            }
             return s
         default:
             return "# no gradient rule for \(op.kind.mnemonic)"
