@@ -413,12 +413,6 @@ static inline void rnnc_gemm_block(int m0, int m1, int p0, int p1, int N, int K,
     rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0);
 }
 
-/* A given as its transpose At [K, M] (row stride ldat): C [M, N] (+)= At^T W^T. */
-static inline void rnnc_gemm_block_tn(int m0, int m1, int p0, int p1, int N, int K, const float *restrict At, int ldat,
-                               const float *restrict packed, float *restrict C, int ldc, int accumulate) {
-    rnnc_gemm_block_strided(m0, m1, p0, p1, N, K, At, 1, (size_t)ldat, packed, NULL, C, ldc, accumulate, 0);
-}
-
 /* Batches from which a recurrence computes its hoisted input projection step by step,
  * reading each step's rows from the cache, instead of once for all steps before its time
  * loop (see StreamedProjection.swift for the measurements behind 4). */
@@ -713,28 +707,52 @@ static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *r
 #define RNNC_WG_CHUNK 256
 #endif
 
+/* Tiles of dW whose rows of dY^T rnnc_weight_gradient_part packs together (on the stack:
+ * 24 KB with AVX2, 32 KB with AVX-512). */
+#define RNNC_WG_TILES 4
+
 /* Thread tid's share of dW [N, K] += dY^T X, with X packed chunk by chunk as the
  * "weights" of the product (chunk c: panels of its rows' columns, as rnnc_pack_weights
  * lays out a [K, rows] matrix). Threads split the row tiles of dW evenly and each goes
- * through its own in blocks of up to 8 tiles, summing over the chunks in order. Splitting
- * whole 8-tile blocks instead left a thread idle when dW has fewer blocks than threads:
+ * through its own in blocks of RNNC_WG_TILES tiles, summing over the chunks in order.
+ * Splitting whole blocks instead left a thread idle when dW has fewer blocks than threads:
  * an RNN at H=64 has one, and its weight gradients ran on one of 2 threads. Every tile
- * starts at a multiple of RNNC_MR either way, so the bits do not depend on the split. */
+ * starts at a multiple of RNNC_MR either way, so the bits do not depend on the split.
+ *
+ * A block's columns of dY (its tiles' rows of dY^T) are copied first, tile by tile, into
+ * RNNC_MR floats per row of the chunk. Read in place, each step of the sum reads a new row
+ * of dY, ldy floats on: with ldy = 1024 (an LSTM at H=256) every such row falls into the
+ * same set of the L1 cache, and a tile's 256 rows evict each other. The copy makes the
+ * tiles' reads sequential: 6% to 15% faster on a Zen 3 core (1 thread, N = 1024 to 1536,
+ * K = 256 to 512, 256 rows), and the same bits: every tile sums the same products in the
+ * same order. */
 static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *restrict dY, int ldy,
                                              const float *restrict xt, float *restrict dW, int tid, int nth) {
     const int NC = 8;
     int panels = (K + RNNC_NR - 1) / RNNC_NR;
     int lo, hi;
+    float block[RNNC_WG_TILES * RNNC_MR * RNNC_WG_CHUNK] __attribute__((aligned(64)));
     rnnc_split((N + RNNC_MR - 1) / RNNC_MR, tid, nth, &lo, &hi);
     for (int m0 = 0; m0 < M; m0 += RNNC_WG_CHUNK) {
         int rows = M - m0 < RNNC_WG_CHUNK ? M - m0 : RNNC_WG_CHUNK;
         const float *chunk = xt + (size_t)m0 * panels * RNNC_NR;
-        for (int t0 = lo; t0 < hi; t0 += 8) {
-            int t1 = t0 + 8 < hi ? t0 + 8 : hi;
-            int n0 = t0 * RNNC_MR, n1 = t1 * RNNC_MR < N ? t1 * RNNC_MR : N;
+        for (int t0 = lo; t0 < hi; t0 += RNNC_WG_TILES) {
+            int t1 = t0 + RNNC_WG_TILES < hi ? t0 + RNNC_WG_TILES : hi;
+            for (int u = t0; u < t1; u++) {
+                float *restrict dst = block + (size_t)(u - t0) * RNNC_MR * rows;
+                int n0 = u * RNNC_MR, nn = N - n0 < RNNC_MR ? N - n0 : RNNC_MR;
+                for (int m = 0; m < rows; m++) {
+                    const float *restrict src = dY + (size_t)(m0 + m) * ldy + n0;
+                    for (int i = 0; i < RNNC_MR; i++) dst[(size_t)m * RNNC_MR + i] = i < nn ? src[i] : 0.0f;
+                }
+            }
             for (int p0 = 0; p0 < panels; p0 += NC) {
                 int p1 = p0 + NC < panels ? p0 + NC : panels;
-                rnnc_gemm_block_tn(n0, n1, p0, p1, K, rows, dY + (size_t)m0 * ldy, ldy, chunk, dW, K, 1);
+                for (int u = t0; u < t1; u++) {
+                    int n0 = u * RNNC_MR, n1 = n0 + RNNC_MR < N ? n0 + RNNC_MR : N;
+                    rnnc_gemm_block_strided(0, n1 - n0, p0, p1, K, rows, block + (size_t)(u - t0) * RNNC_MR * rows, 1,
+                                            RNNC_MR, chunk, NULL, dW + (size_t)n0 * K, K, 1, 0);
+                }
             }
         }
     }
