@@ -835,6 +835,16 @@ static inline void rnnc_bias_gradient(int M, int N, const float *restrict dY, si
         for (int n = 0; n < N; n++) db[n] += dY[(size_t)m * ldy + n];
 }
 
+/* Thread tid's columns of db [N] += column sums of dY [M, N], inside a team (every thread
+ * calls it, after the rows are written). Each column is summed down the rows in order, so
+ * the bits do not depend on the split. */
+static inline void rnnc_bias_gradient_team(int M, int N, const float *restrict dY, size_t ldy, float *restrict db,
+                                           int tid, int nth) {
+    int c0, c1;
+    rnnc_split(N, tid, nth, &c0, &c1);
+    rnnc_bias_gradient(M, c1 - c0, dY + c0, ldy, db + c0);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Losses: value and gradient of the prediction, as PyTorch's F.mse_loss and             */
 /* F.cross_entropy with mean reduction. `valid` (or NULL) marks the rows that count; the */

@@ -71,9 +71,11 @@ struct ScanBackwardEmitter {
 
     /// The biases (`unbatchedOperands`) that get a per-example scratch: those whose gradient
     /// is not summed from the window's rows (`WindowBiasGradients`).
-    func scratchBiases(_ op: Op) -> [ValueID] {
-        let summed = Set(WindowBiasGradients(graph: graph).of(op).map(\.value))
-        return unbatchedOperands(op).filter { !summed.contains($0) }
+    func scratchBiases(_ op: Op) -> [ValueID] { scratchBiases(op, summed: WindowBiasGradients(graph: graph).of(op)) }
+
+    private func scratchBiases(_ op: Op, summed: [WindowBiasGradients.Bias]) -> [ValueID] {
+        let values = Set(summed.map(\.value))
+        return unbatchedOperands(op).filter { !values.contains($0) }
     }
 
     /// Parameters and parameter-only values read by fused kernels inside the region
@@ -95,7 +97,7 @@ struct ScanBackwardEmitter {
         let hist = historyOffsets(op)
         let gvals = gradientValues(op)
         let windowBiases = WindowBiasGradients(graph: graph).of(op)
-        let scratched = scratchBiases(op)
+        let scratched = scratchBiases(op, summed: windowBiases)
         let products = region.ops.filter { $0.kind == .matvec }
         func width(_ v: ValueID) -> Int { graph.type(of: v).featureCount }
         func h(_ v: ValueID) -> String { ScanEmitter(graph: graph, prefix: prefix).historySlot(v, offsets: hist) }
@@ -325,17 +327,14 @@ struct ScanBackwardEmitter {
                 s += "                    #pragma omp barrier\n"
                 s += "                    rnnc_weight_gradient_team(wn * B, \(n), \(kk), gin\(k), \(n), u\(k) + (size_t)tlo * \(kk), \(kk), B, T, xt, m->gw\(w.index), tid, nth);\n"
                 if case .linear(true) = p.kind {
-                    s += "                    if (tid == 0) rnnc_bias_gradient(wn * B, \(n), gin\(k), \(n), m->gw\(p.operands[2].index));\n"
+                    s += "                    rnnc_bias_gradient_team(wn * B, \(n), gin\(k), \(n), m->gw\(p.operands[2].index), tid, nth);\n"
                 }
                 s += "                }\n"
             }
             if !windowBiases.isEmpty {
                 // After a barrier: every thread's rows of the window are written.
-                s += "                /* biases whose gradient is the window's rows' (WindowBiasGradients): column sums,\n"
-                s += "                 * this thread's columns, down the rows in order */\n"
+                s += "                /* biases whose gradient is the window's rows' (WindowBiasGradients): column sums */\n"
                 s += "                #pragma omp barrier\n"
-                s += "                {\n"
-                s += "                    int c0, c1;\n"
                 for b in windowBiases {
                     let n = width(b.value)
                     let (rows, ld): (String, Int)
@@ -344,10 +343,9 @@ struct ScanBackwardEmitter {
                     } else {
                         (rows, ld) = ("hgy\(b.source.index)", width(b.source))
                     }
-                    s += "                    rnnc_split(\(n), tid, nth, &c0, &c1);  /* \(CNames.comment(graph.name(of: b.value) ?? "bias")): columns \(b.offset)..<\(b.offset + n) of \(rows) */\n"
-                    s += "                    rnnc_bias_gradient(wn * B, c1 - c0, \(rows) + \(b.offset) + c0, \(ld), \(gradientTarget(b.value)) + c0);\n"
+                    s += "                /* \(CNames.comment(graph.name(of: b.value) ?? "bias")): columns \(b.offset)..<\(b.offset + n) of \(rows) */\n"
+                    s += "                rnnc_bias_gradient_team(wn * B, \(n), \(rows) + \(b.offset), \(ld), \(gradientTarget(b.value)), tid, nth);\n"
                 }
-                s += "                }\n"
             }
             s += "                #pragma omp barrier\n"
             s += "            }\n"

@@ -37,10 +37,11 @@ struct WindowBiasGradients {
         for kernel in region.ops where kernel.kind == .fused {
             guard let inner = kernel.region,
                   kernel.results.allSatisfy({ graph.type(of: $0).batched }) else { continue }
+            let body = Body(inner)
             for (i, b) in kernel.operands.enumerated() {
                 let t = graph.type(of: b)
                 guard !t.batched, t.dims.count == 1, uses[b] == 1 else { continue }
-                guard let (arg, offset) = gradientTwin(of: inner.arguments[i], in: inner, width: t.featureCount, uses: uses)
+                guard let (arg, offset) = gradientTwin(of: inner.arguments[i], in: body, width: t.featureCount, uses: uses)
                 else { continue }
                 let source = kernel.operands[arg]
                 guard windowRows.contains(source), uses[source] == 1 else { continue }
@@ -62,21 +63,15 @@ struct WindowBiasGradients {
     /// column offset in it) whose gradient equals the bias's row by row, if one is reached
     /// through additions of values read once, directly or through one slice of an argument
     /// that only disjoint slices read.
-    private func gradientTwin(of bias: ValueID, in region: Region, width: Int, uses: [ValueID: Int]) -> (Int, Int)? {
+    private func gradientTwin(of bias: ValueID, in body: Body, width: Int, uses: [ValueID: Int]) -> (Int, Int)? {
         guard uses[bias] == 1 else { return nil }
-        var definer: [ValueID: Op] = [:]
-        var readers: [ValueID: [Op]] = [:]
-        for op in region.ops {
-            for r in op.results { definer[r] = op }
-            for o in op.operands { readers[o, default: []].append(op) }
-        }
+        let (definer, readers, argumentIndex) = (body.definer, body.readers, body.argumentIndex)
         func isAdd(_ op: Op) -> Bool { op.kind == .add && op.operands[0] != op.operands[1] }
         guard let first = readers[bias]?.first, isAdd(first) else { return nil }
         // Down: while the sum is read once, by another addition, its gradient is that sum's.
         var top = first.results[0]
         while uses[top] == 1, let next = readers[top]?.first, isAdd(next) { top = next.results[0] }
         // Up: every single-use addend of the additions below `top` has top's gradient.
-        let argumentIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func twin(_ sum: ValueID) -> (Int, Int)? {
             guard let op = definer[sum], isAdd(op) else { return nil }
             for c in op.operands where c != bias && uses[c] == 1 {
@@ -94,6 +89,22 @@ struct WindowBiasGradients {
             return nil
         }
         return twin(top)
+    }
+
+    /// A fused kernel's body, indexed once for all of its biases: each value's defining op,
+    /// each value's readers, and each argument's position.
+    private struct Body {
+        var definer: [ValueID: Op] = [:]
+        var readers: [ValueID: [Op]] = [:]
+        let argumentIndex: [ValueID: Int]
+
+        init(_ region: Region) {
+            for op in region.ops {
+                for r in op.results { definer[r] = op }
+                for o in op.operands { readers[o, default: []].append(op) }
+            }
+            argumentIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
+        }
     }
 
     /// Whether every reader of `argument` is a slice and no two slices overlap: then the
