@@ -3,7 +3,8 @@
  * Loads libNAME.so from two compiled model directories (say, the previous commit's rnnc
  * and this one's) and alternates their training steps (or runs, with INFER=1), so both
  * see the same moments of a noisy machine. Prints each build's median and minimum, and
- * the median of the per-step ratios B / A: changes of a few percent that separate runs of
+ * the median of the per-step ratios B / A (and, for training, whether the last losses are
+ * equal bits): changes of a few percent that separate runs of
  * `rnnc bench` cannot resolve on a shared 2-core machine show up here.
  *
  *   cc -O2 -o pair bench/pair.c -ldl
@@ -78,13 +79,14 @@ int main(int argc, char **argv) {
         set_threads(model[k], threads);
     }
     /* Two warm-up rounds, then R timed ones; the order within a round alternates. */
-    double loss;
+    double loss, last[2] = {0, 0};
     for (int i = -2; i < R; i++)
         for (int j = 0; j < 2; j++) {
             int k = (i & 1) ? 1 - j : j;
             double start = now();
             int rc = infer ? run[k](model[k], B, T, in, NULL) : step[k](model[k], B, T, in, tg, NULL, &opt, &loss);
             if (rc != 0) { fprintf(stderr, "build %c failed\n", 'A' + k); return 1; }
+            last[k] = loss;
             if (i >= 0) t[k][i] = (now() - start) * 1e3;
         }
     int faster = 0;
@@ -97,5 +99,8 @@ int main(int argc, char **argv) {
     qsort(t[1], R, sizeof(double), by_value);
     printf("A median %.3f ms min %.3f | B median %.3f ms min %.3f | B/A median ratio %.4f, B faster in %d of %d\n",
            t[0][R / 2], t[0][0], t[1][R / 2], t[1][0], ratio[R / 2], faster, R);
+    /* Both builds took the same steps from the same weights: a change meant to keep the
+     * arithmetic leaves the last losses equal to the bit. */
+    if (!infer) printf("last losses: A %.17g, B %.17g (%s)\n", last[0], last[1], last[0] == last[1] ? "equal" : "differ");
     return 0;
 }

@@ -63,6 +63,32 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThan(tileSplits, 20, "the shapes must take the split by (panel, row tile)")
     }
 
+    /// The row tiles of a product cover its rows in order, none larger than RNNC_MR; only
+    /// the last can be a single row (where M = 1 or M % RNNC_MR = 1, as before the layout
+    /// shared the tail), and every other tile has enough sums in flight for the FMA units.
+    func testRowTilesCoverTheRowsAndKeepTheFmaUnitsBusy() {
+        let mr = Int(RNNC_MR), nv = Int(RNNC_NV), chains = Int(RNNC_FMA_CHAINS)
+        for m in 1...200 {
+            let tiles = Int(rnnc_row_tiles(Int32(m)))
+            XCTAssertEqual(tiles, (m + mr - 1) / mr, "M = \(m)")
+            var next = 0
+            for t in 0..<tiles {
+                var r0: Int32 = 0, r1: Int32 = 0
+                rnnc_row_tile(Int32(m), Int32(t), &r0, &r1)
+                let rows = Int(r1 - r0)
+                XCTAssertEqual(Int(r0), next, "M = \(m), tile \(t) starts where the last ended")
+                XCTAssert(rows >= 1 && rows <= mr, "M = \(m), tile \(t): \(rows) rows")
+                if rows == 1 {
+                    XCTAssert(t == tiles - 1 && m % mr == 1 || m == 1, "M = \(m): a one-row tile only as the last row")
+                } else if tiles > 1 {
+                    XCTAssertGreaterThanOrEqual(rows * nv, chains, "M = \(m), tile \(t): \(rows) rows")
+                }
+                next = Int(r1)
+            }
+            XCTAssertEqual(next, m, "M = \(m): the tiles end at the last row")
+        }
+    }
+
     func testWeightGradientMatchesAPlainLoopOnBothPaths() {
         for (m, n, k) in [(10, 8, 6), (1000, 100, 64), (777, 130, 49)] {   // row path, then the product path
             let dy = values(m * n, seed: 4), x = values(m * k, seed: 5)
