@@ -243,7 +243,8 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * weights in cache, unchanged (92-97). A prefetch never faults and never changes a result.
  * Weights that stay in the cache only pay for the extra loads: products of 1 MB of weights
  * (an LSTM at H = 256, shape B) took 1% to 2.7% longer in pairs, 4 MB ones (H = 512,
- * shape C) 10% to 16% less on 1 thread. Hence the threshold, RNNC_PREFETCH_MIN_BYTES. */
+ * shape C) 10% to 16% less on 1 thread. Hence the threshold, RNNC_PREFETCH_MIN_BYTES.
+ * (Measured with AVX2 only; with AVX-512 a row of a panel is 3 lines, 3 prefetches.) */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)
 #endif
