@@ -34,13 +34,13 @@ final class KernelTests: XCTestCase {
     /// A recurrent step's product is split between the threads of a team: by whole panels,
     /// or by (panel, row tile) pairs when whole panels leave threads idle. Every team size
     /// must give the bits of one thread, with and without bias and accumulation; the shapes
-    /// take both splits (and, for 100 and 200 rows, the split by rows); 20 x 2048 x 256 has
-    /// 2 MB of weights, so its tiles prefetch the next panel (RNNC_PREFETCH_MIN_BYTES).
+    /// take both splits (and, for 100 and 200 rows, the split by rows); 24 x 2048 x 256 has
+    /// 2 MB of weights and enough rows for its tiles to prefetch the next panel.
     func testThreadSharesOfAProductGiveTheBitsOfOneThreadForAnyTeamSize() {
         var tileSplits = 0
-        XCTAssertEqual(rnnc_prefetch_panels(2048, 256), 1)
+        XCTAssertEqual(rnnc_prefetch_panels(24, 2048, 256), 1)
         for (m, n, k) in [(1, 100, 9), (9, 50, 7), (12, 256, 64), (17, 1024, 33), (64, 1056, 20), (100, 70, 5), (200, 48, 3),
-                          (20, 2048, 256)] {
+                          (24, 2048, 256)] {
             let a = values(m * k, seed: 7), w = values(n * k, seed: 8), bias = values(n, seed: 9)
             var packed = [Float](repeating: 0, count: rnnc_packed_size(Int32(n), Int32(k)))
             rnnc_pack_weights(w, Int32(n), Int32(k), &packed)

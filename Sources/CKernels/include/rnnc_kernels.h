@@ -244,13 +244,21 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * Weights that stay in the cache only pay for the extra loads: products of 1 MB of weights
  * (an LSTM at H = 256, shape B) took 1% to 2.7% longer in pairs, 4 MB ones (H = 512,
  * shape C) 10% to 16% less on 1 thread. Hence the threshold, RNNC_PREFETCH_MIN_BYTES.
+ * Products of few rows are different: a panel's few tiles take too little time to hide a
+ * trip to memory, the weights stream as fast as the memory delivers them, and prefetches
+ * only compete with the loads. With 4 MB of weights, paired: 8 rows 1.09 to 1.37 times
+ * slower on 2 threads (0.97 on 1), 16 rows 1.008 and 1.032, 12 rows 1.00; from 32 rows on
+ * it pays (char_lstm, shape C). Hence RNNC_PREFETCH_MIN_ROWS as well.
  * (Measured with AVX2 only; with AVX-512 a row of a panel is 3 lines, 3 prefetches.) */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)
 #endif
+#ifndef RNNC_PREFETCH_MIN_ROWS
+#define RNNC_PREFETCH_MIN_ROWS 24
+#endif
 
-static inline int rnnc_prefetch_panels(int N, int K) {
-    return (size_t)N * (size_t)K * sizeof(float) >= (size_t)RNNC_PREFETCH_MIN_BYTES;
+static inline int rnnc_prefetch_panels(int M, int N, int K) {
+    return M >= RNNC_PREFETCH_MIN_ROWS && (size_t)N * (size_t)K * sizeof(float) >= (size_t)RNNC_PREFETCH_MIN_BYTES;
 }
 
 static inline __attribute__((always_inline)) void rnnc_prefetch_row(const float *pf, unsigned scale, int k) {
@@ -411,6 +419,21 @@ static inline __attribute__((always_inline)) void rnnc_bias_panel(const float *r
         for (int j = 0; j < ncols; j++) out[j] = bias[n0 + j];
 }
 
+/* One tile of `rows` rows: the full tile, the narrow one for a last panel of at most one
+ * vector of columns, or the edge tile for fewer rows. */
+static inline __attribute__((always_inline)) void rnnc_gemm_tile(int rows, int K, const float *restrict A, int lda,
+                                                                 size_t ska, const float *restrict panel,
+                                                                 const float *restrict bias_panel, float *restrict C,
+                                                                 int ldc, int ncols, int accumulate, const float *pf,
+                                                                 unsigned scale) {
+    if (rows < RNNC_MR)
+        rnnc_gemm_tile_edge(rows, K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate, pf, scale);
+    else if (ncols <= RNNC_VEC && RNNC_NV > 1)
+        rnnc_gemm_tile_narrow(K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate, pf, scale);
+    else
+        rnnc_gemm_tile_full(K, A, lda, ska, panel, bias_panel, C, ldc, ncols, accumulate, pf, scale);
+}
+
 /* Independent sums a core needs in flight to keep its FMA units busy: 4 cycles of latency
  * times 2 units on the x86 cores this targets. A tile of r rows has r * RNNC_NV of them. */
 #define RNNC_FMA_CHAINS 8
@@ -465,12 +488,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0
             const float *restrict a = A + (size_t)m * lda;
             float *restrict c = C + (size_t)m * ldc + n0;
             const float *pf = next ? next + (size_t)((long)(t - t0) * K / shares) * RNNC_NR : NULL;
-            if (m1 - m < RNNC_MR)
-                rnnc_gemm_tile_edge(m1 - m, K, a, lda, ska, panel, bias_panel, c, ldc, ncols, accumulate, pf, scale);
-            else if (ncols <= RNNC_VEC && RNNC_NV > 1)
-                rnnc_gemm_tile_narrow(K, a, lda, ska, panel, bias_panel, c, ldc, ncols, accumulate, pf, scale);
-            else
-                rnnc_gemm_tile_full(K, a, lda, ska, panel, bias_panel, c, ldc, ncols, accumulate, pf, scale);
+            rnnc_gemm_tile(m1 - m, K, a, lda, ska, panel, bias_panel, c, ldc, ncols, accumulate, pf, scale);
         }
     }
 }
@@ -480,7 +498,7 @@ static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N,
                                    const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
                                    int accumulate) {
     rnnc_gemm_block_strided(t0, t1, M, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0,
-                            rnnc_prefetch_panels(N, K));
+                            rnnc_prefetch_panels(M, N, K));
 }
 
 /* Batches from which a recurrence computes its hoisted input projection step by step,
@@ -540,7 +558,7 @@ static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *rest
         rnnc_split(panels, tid, nth, &lo, &hi);
         if (lo < hi)
             rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, N, K, A, lda, 1, packed, bias, C, ldc, accumulate,
-                                    backwards, rnnc_prefetch_panels(N, K));
+                                    backwards, rnnc_prefetch_panels(M, N, K));
         return;
     }
     /* Row blocks of MC tiles, each against groups of NC panels (a few hundred KB, in L2). */
