@@ -62,6 +62,7 @@ struct FusedKernelEmitter {
         for i in region.yields.indices {
             s += "        float *restrict o\(i)r = o\(i) + (size_t)b * o\(i)_stride;\n"
         }
+        s += "        RNNC_ELEMENTWISE_LOOP\n"
         s += "        for (int j = j0; j < j1; j++) {\n"
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func read(_ v: ValueID) -> String {
