@@ -34,6 +34,7 @@ struct FusedBackwardEmitter {
         s += "static void \(part)(" + (["int b0", "int b1"] + params).joined(separator: ",\n" + String(repeating: " ", count: part.count + 13)) + ") {\n"
         s += "    for (int b = b0; b < b1; b++) {\n"
         let declarationsAt = s.count
+        s += "        RNNC_ELEMENTWISE_LOOP\n"
         s += "        for (int j = 0; j < \(width); j++) {\n"
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func isScalarArg(_ v: ValueID) -> Bool {
@@ -125,9 +126,10 @@ struct FusedBackwardEmitter {
         s.insert(contentsOf: unused, at: bodyStart)
         // Iteration j touches element j of each output block, and the blocks of one row
         // start at multiples of the width: no two iterations share an address, which the
-        // compiler cannot see through a dozen row pointers. Said with `omp simd`.
+        // compiler cannot see through a dozen row pointers. Said with `omp simd`, which
+        // must come before RNNC_ELEMENTWISE_LOOP (clang wants its loop hint right above the loop).
         if writes.allSatisfy({ $0.offset % width == 0 }) {
-            let loopHead = "        for (int j = 0; j < \(width); j++) {\n"
+            let loopHead = "        RNNC_ELEMENTWISE_LOOP\n        for (int j = 0; j < \(width); j++) {\n"
             let at = s.range(of: loopHead)!
             s.insert(contentsOf: "        #pragma omp simd\n", at: at.lowerBound)
         }
