@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
         set_threads(model[k], threads);
     }
     /* Two warm-up rounds, then R timed ones; the order within a round alternates. */
-    double loss, last[2] = {0, 0};
+    double loss = 0.0, last[2] = {0, 0};   /* inference runs leave loss alone */
     for (int i = -2; i < R; i++)
         for (int j = 0; j < 2; j++) {
             int k = (i & 1) ? 1 - j : j;

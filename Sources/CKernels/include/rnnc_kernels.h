@@ -248,7 +248,8 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * trip to memory, the weights stream as fast as the memory delivers them, and prefetches
  * only compete with the loads. With 4 MB of weights, paired: 8 rows 1.09 to 1.37 times
  * slower on 2 threads (0.97 on 1), 16 rows 1.008 and 1.032, 12 rows 1.00; from 32 rows on
- * it pays (char_lstm, shape C). Hence RNNC_PREFETCH_MIN_ROWS as well.
+ * it pays (char_lstm, shape C). Hence RNNC_PREFETCH_MIN_ROWS as well: 24, four tiles of 6,
+ * between the 16 measured not to pay and the 32 measured to pay (24 itself not measured).
  * (Measured with AVX2 only; with AVX-512 a row of a panel is 3 lines, 3 prefetches.) */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)

@@ -34,8 +34,8 @@ struct FusedBackwardEmitter {
         s += "static void \(part)(" + (["int b0", "int b1"] + params).joined(separator: ",\n" + String(repeating: " ", count: part.count + 13)) + ") {\n"
         s += "    for (int b = b0; b < b1; b++) {\n"
         let declarationsAt = s.count
-        s += "        RNNC_ELEMENTWISE_LOOP\n"
-        s += "        for (int j = 0; j < \(width); j++) {\n"
+        let loopHead = "        RNNC_ELEMENTWISE_LOOP\n        for (int j = 0; j < \(width); j++) {\n"
+        s += loopHead
         let argIndex = Dictionary(uniqueKeysWithValues: region.arguments.enumerated().map { ($1, $0) })
         func isScalarArg(_ v: ValueID) -> Bool {
             let t = graph.type(of: v)
@@ -129,7 +129,6 @@ struct FusedBackwardEmitter {
         // compiler cannot see through a dozen row pointers. Said with `omp simd`, which
         // must come before RNNC_ELEMENTWISE_LOOP (clang wants its loop hint right above the loop).
         if writes.allSatisfy({ $0.offset % width == 0 }) {
-            let loopHead = "        RNNC_ELEMENTWISE_LOOP\n        for (int j = 0; j < \(width); j++) {\n"
             let at = s.range(of: loopHead)!
             s.insert(contentsOf: "        #pragma omp simd\n", at: at.lowerBound)
         }
