@@ -26,6 +26,40 @@ final class ArtifactTests: XCTestCase {
         }
     }
 
+    /// Steps of one product and one fused kernel that reads it in gate blocks (the four
+    /// built-in cells and a user's GRU) ask for the gate-aligned split, which drops the
+    /// barrier between the two; a cell whose gates come from two products does not.
+    func testStepsOfOneProductSplitGateAligned() throws {
+        func source(_ call: String, head: String = "") -> String {
+            head + "model m {\n    input x: float[time, 8]\n    h = \(call)\n    output h\n}\n"
+        }
+        let gateGRU = try String(contentsOfFile: TestSupport.path("models/gate_gru.rnn"), encoding: .utf8)
+        let cell = String(gateGRU[gateGRU.range(of: "cell gate_gru(")!.lowerBound...])
+        let cellText = String(cell[..<cell.range(of: "\n}")!.upperBound]) + "\n\n"
+        let aligned = [("lstm", source("lstm(x, hidden=32)"), "aligned ? 4 : 0"), ("gru", source("gru(x, hidden=32)"), "aligned ? 3 : 0"),
+                       ("rnn", source("rnn(x, hidden=32)"), "aligned ? 1 : 0"),
+                       ("gate_gru", source("gate_gru(x, H=32)", head: cellText), "aligned ? 3 : 0")]
+        for (name, text, gates) in aligned {
+            let (c, _) = try Compilation(path: "\(name).rnn", text: text).emitC()
+            XCTAssertTrue(c.contains("rnnc_gates_aligned(B, 32, nth,"), name)
+            XCTAssertTrue(c.contains("rnnc_gemm_gates_part(step, \(gates), B,"), name)
+            XCTAssertTrue(c.contains("if (aligned) rnnc_split_gate_cols(B, 32,"), name)
+        }
+        // Two products a step: the second reads the first's fused result, across threads.
+        let twoProducts = """
+        cell two(x: float[I], state h: float[H]) {
+            param W: float[H, I]
+            param U: float[H, H]
+            param V: float[H, H]
+            a = tanh(W @ x + U @ h)
+            h = tanh(V @ a + h)
+        }
+
+        """
+        let (c, _) = try Compilation(path: "two.rnn", text: source("two(x, H=32)", head: twoProducts)).emitC()
+        XCTAssertFalse(c.contains("rnnc_gates_aligned"))
+    }
+
     func testACProgramUsesTheGeneratedHeader() throws {
         // The golden jordan case: weights from the golden formula, PyTorch's output to match.
         let golden = try GoldenTests.loadCase("jordan")

@@ -137,12 +137,55 @@ final class NativeKernelTests: XCTestCase {
         XCTAssertEqual(failures, "")
     }
 
+    /// A gate-aligned step product (rnnc_gemm_gates_part: each thread the same panels of
+    /// every gate block, hidden block by hidden block, backwards on odd steps) computes
+    /// every column, and the same bits as the plain product, for 1 to 5 threads (balanced
+    /// or not), 1 to 4 blocks, 1 to 17 rows and both orders. The fused kernel's columns
+    /// (rnnc_split_gate_cols) are those of the thread's panels in every block.
+    func testGateAlignedStepsAreTheSameBitsAsPlainOnes() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            int blocks[] = {1, 3, 4}, widths[] = {2, 5}, Ks[] = {7, 256}, Ms[] = {1, 6, 17};
+            for (int g = 0; g < 3; g++) for (int w = 0; w < 2; w++) for (int kk = 0; kk < 2; kk++)
+            for (int mm = 0; mm < 3; mm++) for (int nth = 1; nth <= 5; nth++) for (int step = 0; step < 2; step++) {
+                int gates = blocks[g], W = widths[w] * RNNC_NR, N = gates * W, K = Ks[kk], M = Ms[mm];
+                float *A = rnnc_alloc_floats((size_t)M * K), *Wt = rnnc_alloc_floats((size_t)N * K);
+                float *packed = rnnc_alloc_floats(rnnc_packed_size(N, K)), *bias = rnnc_alloc_floats(N);
+                float *plain = rnnc_alloc_floats((size_t)M * N), *aligned = rnnc_alloc_floats((size_t)M * N);
+                for (int i = 0; i < M * K; i++) A[i] = (float)(i % 13) * 0.37f - 2.0f;
+                for (int i = 0; i < N * K; i++) Wt[i] = (float)(i % 17) * 0.11f - 0.9f;
+                for (int i = 0; i < N; i++) bias[i] = (float)(i % 5) * 0.3f - 0.5f;
+                for (int i = 0; i < M * N; i++) aligned[i] = -12345.0f;
+                rnnc_pack_weights(Wt, N, K, packed);
+                rnnc_gemm_ex(M, N, K, A, K, packed, bias, plain, N, 0, 1);
+                int cols = 0;
+                for (int tid = 0; tid < nth; tid++) {
+                    rnnc_gemm_gates_part(step, gates, M, N, K, A, K, packed, bias, aligned, N, 0, tid, nth);
+                    int b0, b1, j0, j1;
+                    rnnc_split_gate_cols(M, W, tid, nth, &b0, &b1, &j0, &j1);
+                    if ((b0 != 0 || b1 != M || j0 != cols) && at < size - 64) at += snprintf(report + at, size - at, "split W=%d nth=%d tid=%d; ", W, nth, tid);
+                    cols = j1;
+                }
+                if (cols != W && at < size - 64) at += snprintf(report + at, size - at, "columns W=%d nth=%d; ", W, nth);
+                if (memcmp(plain, aligned, sizeof(float) * (size_t)M * N) != 0 && at < size - 64)
+                    at += snprintf(report + at, size - at, "gates=%d W=%d K=%d M=%d nth=%d step=%d differ; ", gates, W, K, M, nth, step);
+                free(A); free(Wt); free(packed); free(bias); free(plain); free(aligned);
+                if (at >= size - 64) return at;
+            }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
+
     /// At batch 1 a recurrence computes its input projection a block of steps ahead,
     /// interleaved with each step's product (rnnc_gemv_ahead_part): the projection's rows
     /// and every step's product are the same bits as the projection over all steps before
-    /// the loop and rnnc_gemm_step_part, for 1 to 3 threads, partial panels, input widths
-    /// below the block's 8 rows (slices with no columns) and sequences that leave rows past
-    /// the last whole block.
+    /// the loop and rnnc_gemm_step_part, for 1 to 3 threads, whole panels and gate-aligned
+    /// blocks, partial panels, input widths below the block's 8 rows (slices with no
+    /// columns) and sequences that leave rows past the last whole block.
     func testProjectionsAheadAreTheSameBitsAsHoisted() throws {
         let failures = try runChecks("""
         int run_checks(char *report, int size) {
@@ -150,8 +193,10 @@ final class NativeKernelTests: XCTestCase {
             report[0] = 0;
             int shapes[][4] = {{16, 7, 3, 16}, {100, 9, 13, 37}, {150, 50, 13, 24}, {160, 40, 50, 37}, {1024, 256, 256, 20}};
             for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++)
-                for (int nth = 1; nth <= 3; nth++) {
+                for (int nth = 1; nth <= 3; nth++)
+                for (int gates = 0; gates <= 4; gates += 4) {
                     int N = shapes[c][0], K = shapes[c][1], KP = shapes[c][2], T = shapes[c][3];
+                    if (gates && N % (gates * RNNC_NR) != 0) continue;
                     float *W = rnnc_alloc_floats((size_t)N * K), *U = rnnc_alloc_floats((size_t)N * KP);
                     float *pk = rnnc_alloc_floats(rnnc_packed_size(N, K)), *pkU = rnnc_alloc_floats(rnnc_packed_size(N, KP));
                     float *X = rnnc_alloc_floats((size_t)T * KP), *bias = rnnc_alloc_floats(N), *h = rnnc_alloc_floats(K);
@@ -173,13 +218,13 @@ final class NativeKernelTests: XCTestCase {
                         size_t next = (size_t)(t / RNNC_AHEAD_ROWS + 1) * RNNC_AHEAD_ROWS;
                         for (int tid = 0; tid < nth; tid++) {
                             if (t / RNNC_AHEAD_ROWS + 1 < T / RNNC_AHEAD_ROWS)
-                                rnnc_gemv_ahead_part(t, N, K, h, pk, c2 + (size_t)t * N, KP, X + next * KP, pkU, bias, P2 + next * N, tid, nth);
+                                rnnc_gemv_ahead_part(t, gates, N, K, h, pk, c2 + (size_t)t * N, KP, X + next * KP, pkU, bias, P2 + next * N, tid, nth);
                             else
                                 rnnc_gemm_step_part(t, 1, N, K, h, K, pk, NULL, c2 + (size_t)t * N, N, 0, tid, nth);
                         }
                     }
                     int bad = memcmp(P1, P2, sizeof(float) * (size_t)T * N) != 0 || memcmp(c1, c2, sizeof(float) * (size_t)T * N) != 0;
-                    if (bad && at < size - 64) at += snprintf(report + at, size - at, "N=%d K=%d KP=%d T=%d nth=%d differ; ", N, K, KP, T, nth);
+                    if (bad && at < size - 64) at += snprintf(report + at, size - at, "N=%d K=%d KP=%d T=%d nth=%d gates=%d differ; ", N, K, KP, T, nth, gates);
                     free(W); free(U); free(pk); free(pkU); free(X); free(bias); free(h); free(P1); free(P2); free(c1); free(c2);
                 }
             return at;

@@ -463,22 +463,29 @@ static inline void rnnc_row_tile(int M, int tile, int *r0, int *r1) {
 
 /* Computes row tiles [t0, t1) of an M-row product (rnnc_row_tile) for panels [p0, p1),
  * last panel first when `backwards` (see rnnc_gemm_step_part; every panel's tiles are the
- * same either way). Element (i, k) of A is A[i * lda + k * ska]: ska = 1 for a row-major
- * A, and lda = 1, ska = the row stride for the transpose of a row-major matrix (a weight
- * gradient's dY^T, read without copying). With `prefetch`, the tiles of each panel fetch
- * the next one (rnnc_prefetch_row). */
-static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0, int t1, int M, int p0, int p1, int N,
-                                                                          int K, const float *restrict A, int lda,
-                                                                          size_t ska, const float *restrict packed,
+ * same either way). With `gates` > 1, panels [p0, p1) of each of `gates` blocks of
+ * `per_gate` panels, hidden block by hidden block (rnnc_gemm_gates_part): panel p0 of
+ * every block, then p0 + 1 of every block, and so on. Element (i, k) of A is
+ * A[i * lda + k * ska]: ska = 1 for a row-major A, and lda = 1, ska = the row stride for
+ * the transpose of a row-major matrix (a weight gradient's dY^T, read without copying).
+ * With `prefetch`, the tiles of each panel fetch the next one (rnnc_prefetch_row). */
+static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0, int t1, int M, int p0, int p1,
+                                                                          int gates, int per_gate, int N, int K,
+                                                                          const float *restrict A, int lda, size_t ska,
+                                                                          const float *restrict packed,
                                                                           const float *restrict bias, float *restrict C,
                                                                           int ldc, int accumulate, int backwards,
                                                                           int prefetch) {
     const int shares = t1 - t0 > 0 ? t1 - t0 : 1;
     const unsigned scale = 65536u / (unsigned)shares;
-    for (int q = p0; q < p1; q++) {
-        const int p = backwards ? p0 + p1 - 1 - q : q;
+    const int G = gates > 1 ? gates : 1, count = G * (p1 - p0);
+    for (int q = 0; q < count; q++) {
+        const int r = backwards ? count - 1 - q : q, rn = backwards ? r - 1 : r + 1;
+        const int p = (r % G) * per_gate + p0 + r / G;
         const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
-        const float *next = prefetch && q + 1 < p1 ? packed + (size_t)(backwards ? p - 1 : p + 1) * K * RNNC_NR : NULL;
+        const float *next = prefetch && q + 1 < count
+                                ? packed + (size_t)((rn % G) * per_gate + p0 + rn / G) * K * RNNC_NR
+                                : NULL;
         int n0 = p * RNNC_NR;
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
         float bias_panel[RNNC_NR];
@@ -498,7 +505,7 @@ static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0
 static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N, int K, const float *restrict A, int lda,
                                    const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
                                    int accumulate) {
-    rnnc_gemm_block_strided(t0, t1, M, p0, p1, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0,
+    rnnc_gemm_block_strided(t0, t1, M, p0, p1, 1, 0, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0,
                             rnnc_prefetch_panels(M, N, K));
 }
 
@@ -520,6 +527,10 @@ static inline int rnnc_panels_unbalanced(int panels, int nth) {
     int most = (panels + nth - 1) / nth;
     return 4 * most * nth >= 5 * panels;
 }
+
+/* Whether an M-row product's threads split its panels (a recurrent step's few rows, each
+ * thread keeping its slice of the weights in its cache) rather than its rows. */
+static inline int rnnc_splits_panels(int M) { return M <= 4 * RNNC_MR * 4; }
 
 /* Thread tid's share of a small-M product split by (panel, row tile) pairs, panel by
  * panel: each thread gets the same number of tiles, and a panel is read by at most the
@@ -550,7 +561,7 @@ static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *rest
     if (M <= 0 || N <= 0) return;
     int panels = (N + RNNC_NR - 1) / RNNC_NR;
     int lo, hi;
-    if (M <= 4 * RNNC_MR * 4) {
+    if (rnnc_splits_panels(M)) {
         int tiles = rnnc_row_tiles(M);
         if (tiles > 1 && rnnc_panels_unbalanced(panels, nth)) {
             rnnc_gemm_part_tiles(M, N, K, A, lda, packed, bias, C, ldc, accumulate, tid, nth);
@@ -558,7 +569,7 @@ static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *rest
         }
         rnnc_split(panels, tid, nth, &lo, &hi);
         if (lo < hi)
-            rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, N, K, A, lda, 1, packed, bias, C, ldc, accumulate,
+            rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, 1, 0, N, K, A, lda, 1, packed, bias, C, ldc, accumulate,
                                     backwards, rnnc_prefetch_panels(M, N, K));
         return;
     }
@@ -593,6 +604,89 @@ static inline void rnnc_gemm_step_part(int step, int M, int N, int K, const floa
                                        const float *restrict packed, const float *restrict bias, float *restrict C,
                                        int ldc, int accumulate, int tid, int nth) {
     rnnc_gemm_part_ordered(M, N, K, A, lda, packed, bias, C, ldc, accumulate, step & 1, tid, nth);
+}
+
+/* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
+ * it does not say. Read once. */
+static inline long rnnc_l2_bytes(void) {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    static long bytes = -1;
+    if (bytes < 0) {
+        long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        bytes = b > 0 ? b : 0;
+    }
+    return bytes;
+#else
+    return 0;
+#endif
+}
+
+/* Gate-aligned steps. A step's product computes `gates` blocks of `width` columns (an
+ * LSTM's i, f, g and o for H = width hidden units) and its fused kernel reads, for hidden
+ * unit j, column j of each block. Split by whole panels, one thread computes the i and f
+ * blocks and the other g and o, and the fused kernel must wait at a barrier for both.
+ * Split gate-aligned, each thread takes the same hidden panels [lo, hi) of every block:
+ * the fused kernel's columns [lo NR, hi NR) then need only what the same thread just
+ * computed, and the barrier between the product and the fused kernel goes. Each output is
+ * computed by the same tile code either way: the same bits.
+ *
+ * A thread reads its panels hidden block by hidden block: 16 units of i, of f, of g, of o,
+ * then the next 16. Read gate block by gate block instead, the batch-1 LSTM at H = 256 on
+ * 2 threads took 1.05x as long as with whole panels (the stream from L3 breaks at every
+ * block); in this order it is 0.97x to 0.99x (bench/pair.c, Zen 3).
+ *
+ * Whether a step of M rows, with blocks `width` wide and `recurrent_floats` of weights,
+ * runs so on nth threads: a panel split (rnnc_splits_panels), blocks made of whole panels,
+ * whole panels balanced between the threads (rnnc_panels_unbalanced), and each thread's
+ * share of the weights no larger than its L2 (when the C library says how large). Measured
+ * on Zen 3 (512 KB of L2), 2 threads, as the time against whole panels: LSTM and GRU at
+ * H = 256 (512 and 384 KB a thread) 0.98 at B = 32, 0.99 and 0.97 at batch 1; the LSTM at
+ * shape D (H = 512, B = 16; 2 MB a thread, from L3) 1.01 to 1.03, where the four streams of
+ * weights a thread reads at once fare worse than one. */
+static inline int rnnc_gates_aligned(int M, int width, int nth, size_t recurrent_floats) {
+    if (nth < 2 || !rnnc_splits_panels(M) || width % RNNC_NR != 0) return 0;
+    long l2 = rnnc_l2_bytes();
+    if (l2 > 0 && recurrent_floats * sizeof(float) / (size_t)nth > (size_t)l2) return 0;
+    int per_gate = width / RNNC_NR;
+    return per_gate >= nth && !rnnc_panels_unbalanced(per_gate, nth);
+}
+
+/* Thread tid's panels of an N-column product split into `gates` aligned blocks: panels
+ * [lo, hi) of each block's `per_gate`; with gates = 0, plain whole panels (one block). */
+static inline void rnnc_gate_panels(int N, int gates, int tid, int nth, int *per_gate, int *lo, int *hi) {
+    int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    *per_gate = gates > 0 ? panels / gates : panels;
+    rnnc_split(*per_gate, tid, nth, lo, hi);
+}
+
+/* The fused kernel's block under a gate-aligned split: every row, the hidden columns of
+ * the thread's panels. */
+static inline void rnnc_split_gate_cols(int rows, int width, int tid, int nth, int *b0, int *b1, int *j0, int *j1) {
+    int lo, hi;
+    rnnc_split(width / RNNC_NR, tid, nth, &lo, &hi);
+    *b0 = 0;
+    *b1 = rows;
+    *j0 = lo * RNNC_NR;
+    *j1 = hi * RNNC_NR;
+}
+
+/* rnnc_gemm_step_part split gate-aligned into `gates` blocks (rnnc_gates_aligned), or,
+ * with gates = 0, rnnc_gemm_step_part itself. A thread reads its panels hidden block by
+ * hidden block (i, f, g, o of its first 16 units, then of the next 16), last to first on
+ * odd steps. */
+static inline void rnnc_gemm_gates_part(int step, int gates, int M, int N, int K, const float *restrict A, int lda,
+                                        const float *restrict packed, const float *restrict bias, float *restrict C,
+                                        int ldc, int accumulate, int tid, int nth) {
+    if (gates <= 0) {
+        rnnc_gemm_step_part(step, M, N, K, A, lda, packed, bias, C, ldc, accumulate, tid, nth);
+        return;
+    }
+    if (M <= 0 || N <= 0) return;
+    int per_gate, lo, hi;
+    rnnc_gate_panels(N, gates, tid, nth, &per_gate, &lo, &hi);
+    if (lo >= hi) return;
+    rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, gates, per_gate, N, K, A, lda, 1, packed, bias, C, ldc,
+                            accumulate, step & 1, rnnc_prefetch_panels(M, N, K));
 }
 
 /* The whole product on `threads` threads (a parallel region of its own). */
@@ -631,21 +725,6 @@ static inline void rnnc_gemm(int M, int N, int K, const float *restrict A, int l
 #ifndef RNNC_AHEAD_ROWS
 #define RNNC_AHEAD_ROWS RNNC_MR
 #endif
-
-/* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
- * it does not say. Read once. */
-static inline long rnnc_l2_bytes(void) {
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-    static long bytes = -1;
-    if (bytes < 0) {
-        long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        bytes = b > 0 ? b : 0;
-    }
-    return bytes;
-#else
-    return 0;
-#endif
-}
 
 /* Whether a recurrence of B examples and T steps on `threads` threads, whose step product
  * reads `recurrent_floats` of weights, computes its projection ahead: batch 1 (from 2
@@ -731,21 +810,22 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
 }
 
 /* Thread tid's share of step `step` of a batch-1 recurrence that projects ahead:
- * c [1, N] = a [1, K] W^T as rnnc_gemm_step_part computes it (the same panels per thread,
- * in the same order), and slice step % R of the projection of the next block's rows,
- * P [R, N] = U [R, KP] Wp^T + bias (row stride of U is KP, of P N). W and Wp have the
+ * c [1, N] = a [1, K] W^T as rnnc_gemm_gates_part computes it (the same panels per thread,
+ * in the same order: `gates` aligned blocks, or with 0 whole panels), and slice step % R
+ * of the projection of the next block's rows, P [R, N] = U [R, KP] Wp^T + bias (row stride of U is KP, of P N). W and Wp have the
  * same N and are packed alike: each thread's projection panels are its product's. */
-static inline void rnnc_gemv_ahead_part(int step, int N, int K, const float *restrict a, const float *restrict packed,
-                                        float *restrict c, int KP, const float *restrict U,
-                                        const float *restrict ppacked, const float *restrict bias, float *restrict P,
-                                        int tid, int nth) {
-    int panels = (N + RNNC_NR - 1) / RNNC_NR;
-    int lo, hi;
-    rnnc_split(panels, tid, nth, &lo, &hi);
+static inline void rnnc_gemv_ahead_part(int step, int gates, int N, int K, const float *restrict a,
+                                        const float *restrict packed, float *restrict c, int KP,
+                                        const float *restrict U, const float *restrict ppacked,
+                                        const float *restrict bias, float *restrict P, int tid, int nth) {
+    int per_gate, lo, hi;
+    rnnc_gate_panels(N, gates, tid, nth, &per_gate, &lo, &hi);
+    const int count = (gates > 1 ? gates : 1) * (hi - lo);
     int s = step % RNNC_AHEAD_ROWS;
     int k0 = (int)((long)s * KP / RNNC_AHEAD_ROWS), k1 = (int)((long)(s + 1) * KP / RNNC_AHEAD_ROWS);
-    for (int q = lo; q < hi; q++) {
-        const int p = (step & 1) ? lo + hi - 1 - q : q;
+    for (int q = 0; q < count; q++) {
+        const int r = (step & 1) ? count - 1 - q : q, G = gates > 1 ? gates : 1;
+        const int p = (r % G) * per_gate + lo + r / G;
         int n0 = p * RNNC_NR;
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
         float bias_panel[RNNC_NR];
@@ -841,7 +921,7 @@ static inline void rnnc_weight_gradient_part(int M, int N, int K, const float *r
                 int p1 = p0 + NC < panels ? p0 + NC : panels;
                 for (int u = t0; u < t1; u++) {
                     int n0 = u * RNNC_MR, n1 = n0 + RNNC_MR < N ? n0 + RNNC_MR : N;
-                    rnnc_gemm_block_strided(0, 1, n1 - n0, p0, p1, K, rows, block + (size_t)(u - t0) * RNNC_MR * rows,
+                    rnnc_gemm_block_strided(0, 1, n1 - n0, p0, p1, 1, 0, K, rows, block + (size_t)(u - t0) * RNNC_MR * rows,
                                             1, RNNC_MR, chunk, NULL, dW + (size_t)n0 * K, K, 1, 0, 0);
                 }
             }

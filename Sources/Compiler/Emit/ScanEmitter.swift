@@ -254,6 +254,8 @@ struct ScanEmitter {
     /// cache), and barriers stand where a kernel reads what other threads wrote. A step
     /// whose last kernel is a fused one writing every state in its own block commits that
     /// block without waiting: one barrier after each product, one at the end of the step.
+    /// A step of one product and one fused kernel reading it in gate blocks drops the
+    /// first when the run splits the product gate-aligned (`GateAlignment`).
     private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool,
                           ahead: (operand: Int, projection: Op)?) -> String {
         let region = op.region!
@@ -276,6 +278,15 @@ struct ScanEmitter {
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
         s += "        int rb0, rb1;  /* this thread's examples, for the commit */\n"
         s += "        rnnc_split(B, tid, nth, &rb0, &rb1);\n"
+        let streams = streamed(op)
+        let aligned = GateAlignment(graph: graph, region: region, work: work, streams: streams)
+        if let aligned {
+            s += "        /* gate-aligned: each thread the same hidden units of every gate, and no barrier between\n"
+            s += "         * the product and the fused kernel (rnnc_gates_aligned; 0: whole panels and the barrier) */\n"
+            s += "        const int aligned = rnnc_gates_aligned(B, \(aligned.width), nth, \(aligned.recurrentFloats));\n"
+        }
+        /// The `gates` argument of a product's call: its blocks when the split is aligned.
+        func gates(_ n: Int?) -> String { n.map { "aligned ? \($0) : 0" } ?? "0" }
         let head = s
         s = ""
         s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
@@ -290,12 +301,15 @@ struct ScanEmitter {
         s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
         s += "            (void)j0;\n            (void)j1;\n"
         let defs = graph.definingOps()
-        let streams = streamed(op)
         for (k, p) in streams.sorted(by: { $0.key < $1.key }) {
             let wt = graph.type(of: p.operands[1])
             let bias = projectionBias(p)
             s += "            /* \(stepComment(p)): this step's rows, [B, \(wt.dims[0])] = u\(k) [B, \(wt.dims[1])] x \(CNames.comment(weightName(p.operands[1], defs)))^T */\n"
-            s += "            if (stream) rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+            if let g = aligned?.streamGates[k] {
+                s += "            if (stream) rnnc_gemm_gates_part(0, \(gates(g)), B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+            } else {
+                s += "            if (stream) rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+            }
         }
         // The fused kernel reads the projections across threads' panels: the barrier after
         // the recurrent product covers them; without one, they need their own.
@@ -314,11 +328,16 @@ struct ScanEmitter {
                     s += "            /* at batch 1 with it, slice t % R of the next block's rows of x\(k) (R = RNNC_AHEAD_ROWS) */\n"
                     s += "            if (ahead && t / RNNC_AHEAD_ROWS + 1 < T / RNNC_AHEAD_ROWS) {\n"
                     s += "                const size_t next = (size_t)(t / RNNC_AHEAD_ROWS + 1) * RNNC_AHEAD_ROWS;\n"
-                    s += "                rnnc_gemv_ahead_part(step, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), m->pk\(w.index), \(l.pointer[r]!), \(pt.dims[1]), u\(k) + next * \(pt.dims[1]), m->pk\(p.operands[1].index), \(projectionBias(p)), x\(k) + next * \(pt.dims[0]), tid, nth);\n"
+                    s += "                rnnc_gemv_ahead_part(step, \(gates(aligned?.productGates)), \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), m->pk\(w.index), \(l.pointer[r]!), \(pt.dims[1]), u\(k) + next * \(pt.dims[1]), m->pk\(p.operands[1].index), \(projectionBias(p)), x\(k) + next * \(pt.dims[0]), tid, nth);\n"
                     s += "            } else\n    "
                 }
-                s += "            rnnc_gemm_step_part(step, B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
-                s += "            #pragma omp barrier\n"
+                if let aligned {
+                    s += "            rnnc_gemm_gates_part(step, \(gates(aligned.productGates)), B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
+                    s += "            if (!aligned) {\n                #pragma omp barrier\n            }\n"
+                } else {
+                    s += "            rnnc_gemm_step_part(step, B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
+                    s += "            #pragma omp barrier\n"
+                }
             case .fused:
                 s += "            /* \(stepComment(inner)) */\n"
                 let width = graph.type(of: inner.region!.ops.last!.results[0])
@@ -328,7 +347,12 @@ struct ScanEmitter {
                     else { args += ["m->w\(o.index)", graph.type(of: o).batched ? "\(graph.type(of: o).featureCount)" : "0"] }
                 }
                 for r in inner.results { args += [l.pointer[r]!, l.stride[r]!] }
-                s += "            rnnc_split_rows_cols(\(width.batched ? "B" : "1"), \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
+                if aligned != nil {
+                    s += "            if (aligned) rnnc_split_gate_cols(B, \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
+                    s += "            else rnnc_split_rows_cols(B, \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
+                } else {
+                    s += "            rnnc_split_rows_cols(\(width.batched ? "B" : "1"), \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
+                }
                 s += "            \(FusedKernelEmitter(graph: graph).functionName(inner))_part(\(args.joined(separator: ", ")));\n"
                 if !(isLast && localCommit) { s += "            #pragma omp barrier\n" }
             case .concat:
