@@ -264,8 +264,14 @@ struct ScanEmitter {
         let work = Self.stepKernels(region)
         // The commit is local when the last kernel is fused, batched, as wide as every
         // state, and produces every yield that is not already in place.
+        // In training, the step also saves its values for the backward pass, row by row:
+        // that needs no barrier when every value it copies existed before the step (its
+        // inputs, its previous states) and the rest are written in place.
+        let savesOnlyInputs = !training || historyValues(op).allSatisfy { v in
+            region.arguments.contains(v) || l.inHistory.contains { $0.name == l.pointer[v] }
+        }
         var localCommit = false
-        if !training, let last = work.last, last.kind == .fused {
+        if savesOnlyInputs, let last = work.last, last.kind == .fused {
             let width = graph.type(of: last.region!.ops.last!.results[0])
             localCommit = width.batched
                 && states.allSatisfy { graph.type(of: $0).featureCount == width.featureCount }
@@ -380,7 +386,7 @@ struct ScanEmitter {
             for v in historyValues(op) {
                 let w = graph.type(of: v).featureCount
                 func copy(_ rows: String, _ stride: String) -> String {
-                    "for (int b = b0; b < b1; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(rows) + (size_t)b * \(stride), \(w) * sizeof(float));"
+                    "for (int b = rb0; b < rb1; b++) memcpy(hist + h * T + ((size_t)t * B + b) * \(w), \(rows) + (size_t)b * \(stride), \(w) * sizeof(float));"
                 }
                 if let k = streamedArguments[v], written.contains("p\(k)") {
                     s += "                if (!stream) \(copy("x\(k) + (size_t)t * \(w)", "(size_t)T * \(w)"))\n"
