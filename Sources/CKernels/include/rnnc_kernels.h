@@ -607,15 +607,18 @@ static inline void rnnc_gemm_step_part(int step, int M, int N, int K, const floa
 }
 
 /* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
- * it does not say. Read once. */
+ * it does not say. Read once; the threads of a time loop's team may ask at the same time
+ * (rnnc_gates_aligned), hence the atomic load and store of the one value they all find. */
 static inline long rnnc_l2_bytes(void) {
 #if defined(_SC_LEVEL2_CACHE_SIZE)
     static long bytes = -1;
-    if (bytes < 0) {
+    long known = __atomic_load_n(&bytes, __ATOMIC_RELAXED);
+    if (known < 0) {
         long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        bytes = b > 0 ? b : 0;
+        known = b > 0 ? b : 0;
+        __atomic_store_n(&bytes, known, __ATOMIC_RELAXED);
     }
-    return bytes;
+    return known;
 #else
     return 0;
 #endif
