@@ -635,8 +635,9 @@ static inline long rnnc_l2_bytes(void) {
  *
  * A thread reads its panels hidden block by hidden block: 16 units of i, of f, of g, of o,
  * then the next 16. Read gate block by gate block instead, the batch-1 LSTM at H = 256 on
- * 2 threads took 1.05x as long as with whole panels (the stream from L3 breaks at every
- * block); in this order it is 0.97x to 0.99x (bench/pair.c, Zen 3).
+ * 2 threads took 1.05x as long as with whole panels (likely the hardware prefetcher's
+ * stream breaking at every block); in this order it is 0.97x to 0.99x (bench/pair.c,
+ * Zen 3).
  *
  * Whether a step of M rows, with blocks `width` wide and `recurrent_floats` of weights,
  * runs so on nth threads: a panel split (rnnc_splits_panels), blocks made of whole panels,
@@ -644,8 +645,8 @@ static inline long rnnc_l2_bytes(void) {
  * share of the weights no larger than its L2 (when the C library says how large). Measured
  * on Zen 3 (512 KB of L2), 2 threads, as the time against whole panels: LSTM and GRU at
  * H = 256 (512 and 384 KB a thread) 0.98 at B = 32, 0.99 and 0.97 at batch 1; the LSTM at
- * shape D (H = 512, B = 16; 2 MB a thread, from L3) 1.01 to 1.03, where the four streams of
- * weights a thread reads at once fare worse than one. */
+ * shape D (H = 512, B = 16; 2 MB a thread, from L3) 1.01 to 1.03, likely because four
+ * streams of weights a thread reads at once are prefetched worse than one. */
 static inline int rnnc_gates_aligned(int M, int width, int nth, size_t recurrent_floats) {
     if (nth < 2 || !rnnc_splits_panels(M) || width % RNNC_NR != 0) return 0;
     long l2 = rnnc_l2_bytes();
