@@ -461,11 +461,17 @@ static inline void rnnc_row_tile(int M, int tile, int *r0, int *r1) {
     }
 }
 
+/* The r-th panel a thread reads of its share, panels [lo, hi) of each of `gates` blocks of
+ * `per_gate` panels: hidden block by hidden block (panel lo of every block, then lo + 1 of
+ * every block, ...; rnnc_gemm_gates_part), or with gates <= 1 simply panel lo + r. */
+static inline int rnnc_share_panel(int r, int gates, int per_gate, int lo) {
+    return gates > 1 ? (r % gates) * per_gate + lo + r / gates : lo + r;
+}
+
 /* Computes row tiles [t0, t1) of an M-row product (rnnc_row_tile) for panels [p0, p1),
  * last panel first when `backwards` (see rnnc_gemm_step_part; every panel's tiles are the
  * same either way). With `gates` > 1, panels [p0, p1) of each of `gates` blocks of
- * `per_gate` panels, hidden block by hidden block (rnnc_gemm_gates_part): panel p0 of
- * every block, then p0 + 1 of every block, and so on. Element (i, k) of A is
+ * `per_gate` panels, in rnnc_share_panel's order. Element (i, k) of A is
  * A[i * lda + k * ska]: ska = 1 for a row-major A, and lda = 1, ska = the row stride for
  * the transpose of a row-major matrix (a weight gradient's dY^T, read without copying).
  * With `prefetch`, the tiles of each panel fetch the next one (rnnc_prefetch_row). */
@@ -478,14 +484,13 @@ static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0
                                                                           int prefetch) {
     const int shares = t1 - t0 > 0 ? t1 - t0 : 1;
     const unsigned scale = 65536u / (unsigned)shares;
-    const int G = gates > 1 ? gates : 1, count = G * (p1 - p0);
+    const int count = (gates > 1 ? gates : 1) * (p1 - p0);
     for (int q = 0; q < count; q++) {
         const int r = backwards ? count - 1 - q : q, rn = backwards ? r - 1 : r + 1;
-        const int p = (r % G) * per_gate + p0 + r / G;
+        const int p = rnnc_share_panel(r, gates, per_gate, p0);
         const float *restrict panel = packed + (size_t)p * K * RNNC_NR;
-        const float *next = prefetch && q + 1 < count
-                                ? packed + (size_t)((rn % G) * per_gate + p0 + rn / G) * K * RNNC_NR
-                                : NULL;
+        const float *next =
+            prefetch && q + 1 < count ? packed + (size_t)rnnc_share_panel(rn, gates, per_gate, p0) * K * RNNC_NR : NULL;
         int n0 = p * RNNC_NR;
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
         float bias_panel[RNNC_NR];
@@ -816,8 +821,9 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
 /* Thread tid's share of step `step` of a batch-1 recurrence that projects ahead:
  * c [1, N] = a [1, K] W^T as rnnc_gemm_gates_part computes it (the same panels per thread,
  * in the same order: `gates` aligned blocks, or with 0 whole panels), and slice step % R
- * of the projection of the next block's rows, P [R, N] = U [R, KP] Wp^T + bias (row stride of U is KP, of P N). W and Wp have the
- * same N and are packed alike: each thread's projection panels are its product's. */
+ * of the projection of the next block's rows, P [R, N] = U [R, KP] Wp^T + bias (row
+ * stride of U is KP, of P N). W and Wp have the same N and are packed alike: each
+ * thread's projection panels are its product's. */
 static inline void rnnc_gemv_ahead_part(int step, int gates, int N, int K, const float *restrict a,
                                         const float *restrict packed, float *restrict c, int KP,
                                         const float *restrict U, const float *restrict ppacked,
@@ -828,8 +834,7 @@ static inline void rnnc_gemv_ahead_part(int step, int gates, int N, int K, const
     int s = step % RNNC_AHEAD_ROWS;
     int k0 = (int)((long)s * KP / RNNC_AHEAD_ROWS), k1 = (int)((long)(s + 1) * KP / RNNC_AHEAD_ROWS);
     for (int q = 0; q < count; q++) {
-        const int r = (step & 1) ? count - 1 - q : q, G = gates > 1 ? gates : 1;
-        const int p = (r % G) * per_gate + lo + r / G;
+        const int p = rnnc_share_panel((step & 1) ? count - 1 - q : q, gates, per_gate, lo);
         int n0 = p * RNNC_NR;
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
         float bias_panel[RNNC_NR];
