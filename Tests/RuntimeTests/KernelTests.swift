@@ -117,8 +117,9 @@ final class KernelTests: XCTestCase {
     }
 
     /// Sigmoid within 2 ulp (relative 3e-7); tanh, a rational function for speed, within
-    /// 6 ulp (3.5e-7; 5.3 ulp, 3.2e-7, is the worst over every third float in [0, 10)), never
-    /// above 1 in magnitude, and odd.
+    /// 4e-7 (the worst over every third float in [0, 10) is 3.1e-7 with FMA, as compiled
+    /// models are built, and 3.8e-7 without, as this test's module is), never above 1 in
+    /// magnitude, exactly 1 when saturated, and odd.
     func testVectorizedMathIsAccurateAndKeepsSpecialValues() {
         var worstSigmoid: Double = 0, worstTanh: Double = 0
         var x: Float = -30
@@ -133,7 +134,8 @@ final class KernelTests: XCTestCase {
             x += 0.001
         }
         XCTAssertLessThan(worstSigmoid, 3e-7)
-        XCTAssertLessThan(worstTanh, 3.5e-7)
+        XCTAssertLessThan(worstTanh, 4e-7)
+        XCTAssertEqual(rnnc_tanhf(20), 1)
         XCTAssertEqual(rnnc_tanhf(.infinity), 1)
         XCTAssertEqual(rnnc_tanhf(-.infinity), -1)
         XCTAssertEqual(rnnc_sigmoidf(.infinity), 1)

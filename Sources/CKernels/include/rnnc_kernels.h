@@ -1131,7 +1131,7 @@ static inline double rnnc_cross_entropy_loss(int rows, int n, const float *z, co
 /* exp, tanh and sigmoid without calls into libm, written so that the compiler vectorizes
  * the loops of fused kernels around them (a libm call per element does not vectorize and
  * cost half of an LSTM's time). Accuracy: exp and sigmoid within 2 ulp of the correctly
- * rounded result over the ranges that matter, tanh within 5.3 ulp (3.2e-7), all far inside
+ * rounded result over the ranges that matter, tanh within 6.4 ulp (3.8e-7), all far inside
  * the 1e-5 that outputs are held to.
  *
  * e^x = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2)/2; ln 2 is split in two
@@ -1158,27 +1158,29 @@ static inline float rnnc_expf(float x) {
     return x != x ? x : y;               /* NaN stays NaN */
 }
 
-/* tanh(x) = x P(x^2) / Q(x^2) on [-9, 9], P and Q of degree 4, ±1 beyond (tanh(9.02)
- * rounds to 1). The coefficients are a least-squares fit of the relative error,
- * reweighted toward its maximum, of those rounds the one best in float arithmetic
- * (scripts/fit_tanh.py, numpy only): 2.1e-8 in exact arithmetic; in float, with the
- * roundings of P, Q, the product and the division, at most 5.3 ulp, 3.2e-7 absolute
- * (every third float in [0, 10), against double tanh). This
- * replaced sign(x) expm1(2|x|) / (expm1(2|x|) + 2) on the exponential's polynomial, which was
- * within 2 ulp but cost twice the instructions and a division of its own: the LSTM cell
- * took 10.3 cycles an element with it and 7.6 with this (B = 32, H = 256, a Zen 3 core),
- * the GRU cell 7.6 and 5.2. The outputs stay 30 times inside the 1e-5 held to PyTorch.
- * The clamp of the result keeps |tanh| <= 1 (the backward pass forms 1 - tanh^2); NaN
- * goes through every comparison and stays NaN; -0 stays -0. */
+/* tanh(x) = x P(x^2) / Q(x^2) on [-9, 9], P and Q of degree 4, x clamped there. The
+ * coefficients are a least-squares fit of the relative error, reweighted toward its
+ * maximum; of those rounds, the one best in float arithmetic (scripts/fit_tanh.py, numpy
+ * only). 2.1e-8 in exact arithmetic; in float, with the roundings of P, Q, the product and
+ * the division, at most 5.2 ulp, 3.1e-7 absolute, with FMA (as compiled models are built,
+ * -march=native), and 6.4 ulp, 3.8e-7, without (every third float in [0, 10), against
+ * double tanh). This replaced sign(x) expm1(2|x|) / (expm1(2|x|) + 2) on the exponential's
+ * polynomial, within 2 ulp but twice the instructions and a division of its own: the LSTM
+ * cell took 10.3 cycles an element with it and 7.6 with this (B = 32, H = 256, a Zen 3
+ * core), the GRU cell 7.6 and 5.2. Outputs stay 30 times inside the 1e-5 held to PyTorch.
+ * The result is rounded to 1 from the last float below it, 1 - 6e-8 (1 ulp; tanh(x)
+ * itself rounds to 1 from x = 9.01): so |tanh| <= 1 (the backward pass forms 1 - tanh^2),
+ * and a saturated unit is exactly 1, as in PyTorch, though P / Q at the clamp falls on
+ * 1 - 6e-8. NaN goes through every comparison and stays NaN; -0 stays -0. */
 static inline float rnnc_tanhf(float x) {
-    const float p0 = 1.0f, p1 = 0.133810192f, p2 = 0.00349558075f, p3 = 2.06089589e-05f, p4 = 1.33544988e-08f;
-    const float q1 = 0.467143357f, q2 = 0.0258769542f, q3 = 0.000328562252f, q4 = 7.7764895e-07f;
+    const float p0 = 1.0f, p1 = 0.133808061f, p2 = 0.00349532859f, p3 = 2.06048662e-05f, p4 = 1.33489948e-08f;
+    const float q1 = 0.467141211f, q2 = 0.0258759931f, q3 = 0.000328521215f, q4 = 7.77419757e-07f;
     float xc = x > 9.0f ? 9.0f : (x < -9.0f ? -9.0f : x);
     float s = xc * xc;
     float p = (((p4 * s + p3) * s + p2) * s + p1) * s + p0;
     float q = (((q4 * s + q3) * s + q2) * s + q1) * s + 1.0f;
     float t = xc * p / q;
-    return t > 1.0f ? 1.0f : (t < -1.0f ? -1.0f : t);
+    return t > 0.99999988f ? 1.0f : (t < -0.99999988f ? -1.0f : t);
 }
 
 /* 1 / (1 + e^-x) on rnnc_exp_core directly, without rnnc_expf's three selects for
