@@ -63,7 +63,8 @@ def fit(p_degree=4, q_degree=4, limit=9.0, rounds=200):
         ulps = float_ulps(p32, q32)
         if ulps < best[0]:
             best = (ulps, np.abs(err).max(), p32, q32)
-        w = np.maximum(w * np.abs(err) ** 0.3 / (w * np.abs(err) ** 0.3).max(), 1e-12)
+        w = w * np.abs(err) ** 0.3
+        w = np.maximum(w / w.max(), 1e-12)
     return best
 
 
