@@ -140,17 +140,22 @@ final class NativeKernelTests: XCTestCase {
     /// A gate-aligned step product (rnnc_gemm_gates_part: each thread the same panels of
     /// every gate block, hidden block by hidden block, backwards on odd steps) computes
     /// every column, and the same bits as the plain product, for 1 to 5 threads (balanced
-    /// or not), 1 to 4 blocks, 1 to 17 rows and both orders. The fused kernel's columns
-    /// (rnnc_split_gate_cols) are those of the thread's panels in every block.
+    /// or not), 1 to 4 blocks, 1 to 17 rows and both orders, with blocks of whole panels and,
+    /// at batch 1, blocks of whole vectors that are not whole panels (runs of vectors that
+    /// cross panels). The fused kernel's columns (rnnc_split_gate_cols) are those of the
+    /// thread's panels (or vectors) in every block.
     func testGateAlignedStepsAreTheSameBitsAsPlainOnes() throws {
         let failures = try runChecks("""
         int run_checks(char *report, int size) {
             int at = 0;
             report[0] = 0;
-            int blocks[] = {1, 3, 4}, widths[] = {2, 5}, Ks[] = {7, 256}, Ms[] = {1, 6, 17};
-            for (int g = 0; g < 3; g++) for (int w = 0; w < 2; w++) for (int kk = 0; kk < 2; kk++)
+            /* block widths in vectors: whole panels, and (batch 1 only) vectors that are not */
+            int blocks[] = {1, 3, 4}, widths[] = {2 * RNNC_NV, 5 * RNNC_NV, 5 * RNNC_NV + 1, 2 * RNNC_NV + 2};
+            int Ks[] = {7, 256}, Ms[] = {1, 6, 17};
+            for (int g = 0; g < 3; g++) for (int w = 0; w < 4; w++) for (int kk = 0; kk < 2; kk++)
             for (int mm = 0; mm < 3; mm++) for (int nth = 1; nth <= 5; nth++) for (int step = 0; step < 2; step++) {
-                int gates = blocks[g], W = widths[w] * RNNC_NR, N = gates * W, K = Ks[kk], M = Ms[mm];
+                int gates = blocks[g], W = widths[w] * RNNC_VEC, N = gates * W, K = Ks[kk], M = Ms[mm];
+                if (rnnc_gate_unit(M, W) == 0) continue;
                 float *A = rnnc_alloc_floats((size_t)M * K), *Wt = rnnc_alloc_floats((size_t)N * K);
                 float *packed = rnnc_alloc_floats(rnnc_packed_size(N, K)), *bias = rnnc_alloc_floats(N);
                 float *plain = rnnc_alloc_floats((size_t)M * N), *aligned = rnnc_alloc_floats((size_t)M * N);
@@ -184,19 +189,19 @@ final class NativeKernelTests: XCTestCase {
     /// interleaved with each step's product (rnnc_gemv_ahead_part): the projection's rows
     /// and every step's product are the same bits as the projection over all steps before
     /// the loop and rnnc_gemm_step_part, for 1 to 3 threads, whole panels and gate-aligned
-    /// blocks, partial panels, input widths below the block's 8 rows (slices with no
+    /// blocks (of panels, or of vectors that are not whole panels), partial panels, input widths below the block's 8 rows (slices with no
     /// columns) and sequences that leave rows past the last whole block.
     func testProjectionsAheadAreTheSameBitsAsHoisted() throws {
         let failures = try runChecks("""
         int run_checks(char *report, int size) {
             int at = 0;
             report[0] = 0;
-            int shapes[][4] = {{16, 7, 3, 16}, {100, 9, 13, 37}, {150, 50, 13, 24}, {160, 40, 50, 37}, {1024, 256, 256, 20}};
+            int shapes[][4] = {{16, 7, 3, 16}, {100, 9, 13, 37}, {150, 50, 13, 24}, {160, 40, 50, 37}, {1024, 256, 256, 20}, {320, 11, 5, 30}};
             for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++)
                 for (int nth = 1; nth <= 3; nth++)
                 for (int gates = 0; gates <= 4; gates += 4) {
                     int N = shapes[c][0], K = shapes[c][1], KP = shapes[c][2], T = shapes[c][3];
-                    if (gates && N % (gates * RNNC_NR) != 0) continue;
+                    if (gates && (N % gates != 0 || rnnc_gate_unit(1, N / gates) == 0)) continue;
                     float *W = rnnc_alloc_floats((size_t)N * K), *U = rnnc_alloc_floats((size_t)N * KP);
                     float *pk = rnnc_alloc_floats(rnnc_packed_size(N, K)), *pkU = rnnc_alloc_floats(rnnc_packed_size(N, KP));
                     float *X = rnnc_alloc_floats((size_t)T * KP), *bias = rnnc_alloc_floats(N), *h = rnnc_alloc_floats(K);

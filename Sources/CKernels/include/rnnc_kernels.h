@@ -640,6 +640,18 @@ static inline long rnnc_l2_bytes(void) {
 #endif
 }
 
+/* The columns a gate-aligned split hands out whole, for blocks `width` wide: whole panels
+ * where the blocks are made of them; at batch 1 (M = 1) whole vectors where they are not,
+ * for the one-row tile's sums are independent vector by vector (rnnc_gemv_vectors); 0
+ * where neither holds. With AVX-512's 48-column panels no power-of-two H is whole panels
+ * (H = 256 is 5 1/3): by vectors, the LSTM and GRU at batch 1, H = 256, run gate-aligned
+ * there too (docs/PERFORMANCE.md, "Gate-aligned by vectors"). */
+static inline int rnnc_gate_unit(int M, int width) {
+    if (width > 0 && width % RNNC_NR == 0) return RNNC_NR;
+    if (M == 1 && width > 0 && width % RNNC_VEC == 0) return RNNC_VEC;
+    return 0;
+}
+
 /* Gate-aligned steps. A step's product computes `gates` blocks of `width` columns (an
  * LSTM's i, f, g and o for H = width hidden units) and its fused kernel reads, for hidden
  * unit j, column j of each block. Split by whole panels, one thread computes the i and f
@@ -664,10 +676,11 @@ static inline long rnnc_l2_bytes(void) {
  * shape D (H = 512, B = 16; 2 MB a thread, from L3) 1.01 to 1.03, likely because four
  * streams of weights a thread reads at once are prefetched worse than one. */
 static inline int rnnc_gates_aligned(int M, int width, int nth, size_t recurrent_floats) {
-    if (nth < 2 || !rnnc_splits_panels(M) || width % RNNC_NR != 0) return 0;
+    int unit = rnnc_gate_unit(M, width);
+    if (nth < 2 || !rnnc_splits_panels(M) || unit == 0) return 0;
     long l2 = rnnc_l2_bytes();
     if (l2 > 0 && recurrent_floats * sizeof(float) / (size_t)nth > (size_t)l2) return 0;
-    int per_gate = width / RNNC_NR;
+    int per_gate = width / unit;
     return per_gate >= nth && !rnnc_panels_unbalanced(per_gate, nth);
 }
 
@@ -680,20 +693,97 @@ static inline void rnnc_gate_panels(int N, int gates, int tid, int nth, int *per
 }
 
 /* The fused kernel's block under a gate-aligned split: every row, the hidden columns of
- * the thread's panels. */
+ * the thread's panels (or vectors: rnnc_gate_unit). */
 static inline void rnnc_split_gate_cols(int rows, int width, int tid, int nth, int *b0, int *b1, int *j0, int *j1) {
-    int lo, hi;
-    rnnc_split(width / RNNC_NR, tid, nth, &lo, &hi);
+    int lo, hi, unit = rnnc_gate_unit(rows, width);
+    rnnc_split(width / unit, tid, nth, &lo, &hi);
     *b0 = 0;
     *b1 = rows;
-    *j0 = lo * RNNC_NR;
-    *j1 = hi * RNNC_NR;
+    *j0 = lo * unit;
+    *j1 = hi * unit;
+}
+
+/* Gate-aligned by vectors (rnnc_gate_unit, batch 1). Column vector gv of a packed product
+ * (columns [gv VEC, gv VEC + VEC)) is vector gv % NV of panel gv / NV; its rows are NR
+ * floats apart, like the panel's. */
+static inline __attribute__((always_inline)) const float *rnnc_packed_vector(const float *packed, int K, int gv) {
+    return packed + (size_t)(gv / RNNC_NV) * (size_t)K * RNNC_NR + (size_t)(gv % RNNC_NV) * RNNC_VEC;
+}
+
+/* k and k + 1 of a one-row product over S column vectors at w[s] (rnnc_gemv_pair's sums). */
+static inline __attribute__((always_inline)) void rnnc_gemv_vectors_pair(int S, int k, const float *restrict a,
+                                                                         const float *restrict const *w, rnnc_vf *even,
+                                                                         rnnc_vf *odd) {
+    rnnc_vf a0 = rnnc_vsplat(a[k]), a1 = rnnc_vsplat(a[k + 1]);
+    for (int s = 0; s < S; s++) {
+        even[s] = even[s] + a0 * rnnc_vload(w[s] + (size_t)k * RNNC_NR);
+        odd[s] = odd[s] + a1 * rnnc_vload(w[s] + (size_t)(k + 1) * RNNC_NR);
+    }
+}
+
+/* c [1, S VEC] (+)= a [1, K] times column vectors [gv, gv + S) of the packed weights, plus
+ * their bias: rnnc_gemv_tile's arithmetic for each vector (bias, then c, then even and odd
+ * k apart, added at the end), so each output is the same bits as the whole panel's. The
+ * S <= RNNC_NV vectors may lie in two panels. Called with a constant S (rnnc_gemv_run). */
+static inline __attribute__((always_inline)) void rnnc_gemv_vectors(int S, int K, const float *restrict a,
+                                                                    const float *restrict packed, int gv,
+                                                                    const float *restrict bias, float *restrict c,
+                                                                    int accumulate) {
+    const float *restrict w[RNNC_NV];
+    rnnc_vf even[RNNC_NV], odd[RNNC_NV];
+    for (int s = 0; s < S; s++) {
+        w[s] = rnnc_packed_vector(packed, K, gv + s);
+        even[s] = bias ? rnnc_vload(bias + (size_t)(gv + s) * RNNC_VEC) : rnnc_vsplat(0.0f);
+        odd[s] = rnnc_vsplat(0.0f);
+        if (accumulate) even[s] = even[s] + rnnc_vload(c + s * RNNC_VEC);
+    }
+    int k = 0;
+    for (; k + 2 <= K; k += 2) rnnc_gemv_vectors_pair(S, k, a, w, even, odd);
+    if (k < K) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]);
+        for (int s = 0; s < S; s++) even[s] = even[s] + a0 * rnnc_vload(w[s] + (size_t)k * RNNC_NR);
+    }
+    for (int s = 0; s < S; s++) rnnc_vstore(c + s * RNNC_VEC, even[s] + odd[s]);
+}
+
+/* rnnc_gemv_vectors for a run of 1 to RNNC_NV vectors, each count its own unrolled copy. */
+static inline void rnnc_gemv_run(int S, int K, const float *restrict a, const float *restrict packed, int gv,
+                                 const float *restrict bias, float *restrict c, int accumulate) {
+    switch (S) {
+    case 1: rnnc_gemv_vectors(1, K, a, packed, gv, bias, c, accumulate); return;
+    case 2: rnnc_gemv_vectors(2, K, a, packed, gv, bias, c, accumulate); return;
+#if RNNC_NV > 2
+    case 3: rnnc_gemv_vectors(3, K, a, packed, gv, bias, c, accumulate); return;
+#endif
+    default: return;
+    }
+}
+
+/* A thread's share of a vector-aligned step: its hidden vectors [lo, hi) of each of
+ * `gates` blocks of `per_gate` vectors, in runs of at most RNNC_NV vectors, hidden run by
+ * hidden run (the i, f, g and o of its first 3 vectors, then of the next 3). */
+typedef struct {
+    int lo, hi, per_gate, gates, runs;
+} rnnc_vector_share;
+
+static inline rnnc_vector_share rnnc_vector_share_of(int N, int gates, int tid, int nth) {
+    rnnc_vector_share v = {0, 0, N / gates / RNNC_VEC, gates, 0};
+    rnnc_split(v.per_gate, tid, nth, &v.lo, &v.hi);
+    v.runs = v.hi > v.lo ? (v.hi - v.lo + RNNC_NV - 1) / RNNC_NV * gates : 0;
+    return v;
+}
+
+/* Run r of a share: vectors [*gv, *gv + *S). */
+static inline void rnnc_vector_run(const rnnc_vector_share *v, int r, int *gv, int *S) {
+    int j = v->lo + r / v->gates * RNNC_NV;
+    *gv = r % v->gates * v->per_gate + j;
+    *S = v->hi - j < RNNC_NV ? v->hi - j : RNNC_NV;
 }
 
 /* rnnc_gemm_step_part split gate-aligned into `gates` blocks (rnnc_gates_aligned), or,
- * with gates = 0, rnnc_gemm_step_part itself. A thread reads its panels hidden block by
- * hidden block (i, f, g, o of its first 16 units, then of the next 16), last to first on
- * odd steps. */
+ * with gates = 0, rnnc_gemm_step_part itself. A thread reads its panels (or at batch 1
+ * its runs of vectors: rnnc_gate_unit) hidden block by hidden block (i, f, g, o of its
+ * first 16 units, then of the next 16), last to first on odd steps. */
 static inline void rnnc_gemm_gates_part(int step, int gates, int M, int N, int K, const float *restrict A, int lda,
                                         const float *restrict packed, const float *restrict bias, float *restrict C,
                                         int ldc, int accumulate, int tid, int nth) {
@@ -702,6 +792,15 @@ static inline void rnnc_gemm_gates_part(int step, int gates, int M, int N, int K
         return;
     }
     if (M <= 0 || N <= 0) return;
+    if (rnnc_gate_unit(M, N / gates) == RNNC_VEC) {
+        rnnc_vector_share v = rnnc_vector_share_of(N, gates, tid, nth);
+        for (int q = 0; q < v.runs; q++) {
+            int gv, S;
+            rnnc_vector_run(&v, (step & 1) ? v.runs - 1 - q : q, &gv, &S);
+            rnnc_gemv_run(S, K, A, packed, gv, bias, C + (size_t)gv * RNNC_VEC, accumulate);
+        }
+        return;
+    }
     int per_gate, lo, hi;
     rnnc_gate_panels(N, gates, tid, nth, &per_gate, &lo, &hi);
     if (lo >= hi) return;
@@ -829,6 +928,78 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
     for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, RNNC_NV, acc[i]);
 }
 
+/* k of the projection's RNNC_AHEAD_ROWS x S-vector tile, vectors at wp[s]. */
+static inline __attribute__((always_inline)) void rnnc_ahead_vectors_k(int S, int k, int KP, const float *restrict U,
+                                                                       const float *restrict const *wp,
+                                                                       rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
+    rnnc_vf w[RNNC_NV];
+    for (int s = 0; s < S; s++) w[s] = rnnc_vload(wp[s] + (size_t)k * RNNC_NR);
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+        rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + k]);
+        for (int s = 0; s < S; s++) acc[i][s] = acc[i][s] + u * w[s];
+    }
+}
+
+/* rnnc_gemv_ahead_panel for column vectors [gv, gv + S) (a gate-aligned step split by
+ * vectors, rnnc_gate_unit): c [1, S VEC] = a [1, K] times those vectors of the packed
+ * weights, and k in [k0, k1) of the same vectors of P = U Wp^T + bias, each vector's
+ * arithmetic that of the whole panel (the same bits). Called with a constant S. */
+static inline __attribute__((always_inline)) void rnnc_gemv_ahead_vectors(int S, int K, const float *restrict a,
+                                                                          const float *restrict packed, int gv,
+                                                                          float *restrict c, int KP, int k0, int k1,
+                                                                          const float *restrict U,
+                                                                          const float *restrict ppacked,
+                                                                          const float *restrict bias,
+                                                                          float *restrict P, int ldp) {
+    const float *restrict w[RNNC_NV];
+    const float *restrict wp[RNNC_NV];
+    rnnc_vf even[RNNC_NV], odd[RNNC_NV], acc[RNNC_AHEAD_ROWS][RNNC_NV];
+    for (int s = 0; s < S; s++) {
+        w[s] = rnnc_packed_vector(packed, K, gv + s);
+        wp[s] = rnnc_packed_vector(ppacked, KP, gv + s);
+        even[s] = rnnc_vsplat(0.0f);
+        odd[s] = rnnc_vsplat(0.0f);
+        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+            if (k0 > 0) acc[i][s] = rnnc_vload(P + (size_t)i * ldp + s * RNNC_VEC);
+            else if (bias) acc[i][s] = rnnc_vload(bias + (size_t)(gv + s) * RNNC_VEC);
+            else acc[i][s] = rnnc_vsplat(0.0f);
+        }
+    }
+    /* One k of the tile after every `per` pairs of the product's k, as the panel does. */
+    int pairs = K / 2, slice = k1 - k0;
+    int per = slice > 0 && pairs / slice > 0 ? pairs / slice : 1;
+    int k = 0, kp = k0;
+    for (; kp < k1 && k + 2 * per <= K; kp++) {
+        for (int j = 0; j < per; j++, k += 2) rnnc_gemv_vectors_pair(S, k, a, w, even, odd);
+        rnnc_ahead_vectors_k(S, kp, KP, U, wp, acc);
+    }
+    for (; k + 2 <= K; k += 2) rnnc_gemv_vectors_pair(S, k, a, w, even, odd);
+    if (k < K) {
+        rnnc_vf a0 = rnnc_vsplat(a[k]);
+        for (int s = 0; s < S; s++) even[s] = even[s] + a0 * rnnc_vload(w[s] + (size_t)k * RNNC_NR);
+    }
+    for (; kp < k1; kp++) rnnc_ahead_vectors_k(S, kp, KP, U, wp, acc);
+    for (int s = 0; s < S; s++) {
+        rnnc_vstore(c + s * RNNC_VEC, even[s] + odd[s]);
+        for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_vstore(P + (size_t)i * ldp + s * RNNC_VEC, acc[i][s]);
+    }
+}
+
+/* rnnc_gemv_ahead_vectors for a run of 1 to RNNC_NV vectors, each count its own copy. */
+static inline void rnnc_gemv_ahead_run(int S, int K, const float *restrict a, const float *restrict packed, int gv,
+                                       float *restrict c, int KP, int k0, int k1, const float *restrict U,
+                                       const float *restrict ppacked, const float *restrict bias, float *restrict P,
+                                       int ldp) {
+    switch (S) {
+    case 1: rnnc_gemv_ahead_vectors(1, K, a, packed, gv, c, KP, k0, k1, U, ppacked, bias, P, ldp); return;
+    case 2: rnnc_gemv_ahead_vectors(2, K, a, packed, gv, c, KP, k0, k1, U, ppacked, bias, P, ldp); return;
+#if RNNC_NV > 2
+    case 3: rnnc_gemv_ahead_vectors(3, K, a, packed, gv, c, KP, k0, k1, U, ppacked, bias, P, ldp); return;
+#endif
+    default: return;
+    }
+}
+
 /* Thread tid's share of step `step` of a batch-1 recurrence that projects ahead:
  * c [1, N] = a [1, K] W^T as rnnc_gemm_gates_part computes it (the same panels per thread,
  * in the same order: `gates` aligned blocks, or with 0 whole panels), and slice step % R
@@ -839,11 +1010,21 @@ static inline void rnnc_gemv_ahead_part(int step, int gates, int N, int K, const
                                         const float *restrict packed, float *restrict c, int KP,
                                         const float *restrict U, const float *restrict ppacked,
                                         const float *restrict bias, float *restrict P, int tid, int nth) {
+    int s = step % RNNC_AHEAD_ROWS;
+    int k0 = (int)((long)s * KP / RNNC_AHEAD_ROWS), k1 = (int)((long)(s + 1) * KP / RNNC_AHEAD_ROWS);
+    if (gates > 0 && rnnc_gate_unit(1, N / gates) == RNNC_VEC) {
+        rnnc_vector_share v = rnnc_vector_share_of(N, gates, tid, nth);
+        for (int q = 0; q < v.runs; q++) {
+            int gv, S;
+            rnnc_vector_run(&v, (step & 1) ? v.runs - 1 - q : q, &gv, &S);
+            size_t n0 = (size_t)gv * RNNC_VEC;
+            rnnc_gemv_ahead_run(S, K, a, packed, gv, c + n0, KP, k0, k1, U, ppacked, bias, P + n0, N);
+        }
+        return;
+    }
     int per_gate, lo, hi;
     rnnc_gate_panels(N, gates, tid, nth, &per_gate, &lo, &hi);
     const int count = (gates > 1 ? gates : 1) * (hi - lo);
-    int s = step % RNNC_AHEAD_ROWS;
-    int k0 = (int)((long)s * KP / RNNC_AHEAD_ROWS), k1 = (int)((long)(s + 1) * KP / RNNC_AHEAD_ROWS);
     for (int q = 0; q < count; q++) {
         const int p = rnnc_share_panel((step & 1) ? count - 1 - q : q, gates, per_gate, lo);
         int n0 = p * RNNC_NR;
