@@ -760,24 +760,28 @@ static inline void rnnc_gemv_run(int S, int K, const float *restrict a, const fl
 }
 
 /* A thread's share of a vector-aligned step: its hidden vectors [lo, hi) of each of
- * `gates` blocks of `per_gate` vectors, in runs of at most RNNC_NV vectors, hidden run by
- * hidden run (the i, f, g and o of its first 3 vectors, then of the next 3). */
+ * `gates` blocks of `per_gate` vectors, cut into `cuts` runs of at most RNNC_NV vectors as
+ * even as they go (8 vectors: 3, 3 and 2; 4: 2 and 2, not 3 and 1, for a run of one
+ * vector has only two sums in flight), taken hidden run by hidden run (the i, f, g and o
+ * of its first run, then of the next). */
 typedef struct {
-    int lo, hi, per_gate, gates, runs;
+    int lo, hi, per_gate, gates, cuts, runs;
 } rnnc_vector_share;
 
 static inline rnnc_vector_share rnnc_vector_share_of(int N, int gates, int tid, int nth) {
-    rnnc_vector_share v = {0, 0, N / gates / RNNC_VEC, gates, 0};
+    rnnc_vector_share v = {0, 0, N / gates / RNNC_VEC, gates, 0, 0};
     rnnc_split(v.per_gate, tid, nth, &v.lo, &v.hi);
-    v.runs = v.hi > v.lo ? (v.hi - v.lo + RNNC_NV - 1) / RNNC_NV * gates : 0;
+    v.cuts = v.hi > v.lo ? (v.hi - v.lo + RNNC_NV - 1) / RNNC_NV : 0;
+    v.runs = v.cuts * gates;
     return v;
 }
 
 /* Run r of a share: vectors [*gv, *gv + *S). */
 static inline void rnnc_vector_run(const rnnc_vector_share *v, int r, int *gv, int *S) {
-    int j = v->lo + r / v->gates * RNNC_NV;
-    *gv = r % v->gates * v->per_gate + j;
-    *S = v->hi - j < RNNC_NV ? v->hi - j : RNNC_NV;
+    int cut = r / v->gates, n = v->hi - v->lo;
+    int j0 = v->lo + cut * n / v->cuts, j1 = v->lo + (cut + 1) * n / v->cuts;
+    *gv = r % v->gates * v->per_gate + j0;
+    *S = j1 - j0;
 }
 
 /* rnnc_gemm_step_part split gate-aligned into `gates` blocks (rnnc_gates_aligned), or,
