@@ -668,8 +668,9 @@ static inline int rnnc_gate_unit(int M, int width) {
  * Zen 3).
  *
  * Whether a step of M rows, with blocks `width` wide and `recurrent_floats` of weights,
- * runs so on nth threads: a panel split (rnnc_splits_panels), blocks made of whole panels,
- * whole panels balanced between the threads (rnnc_panels_unbalanced), and each thread's
+ * runs so on nth threads: a panel split (rnnc_splits_panels), blocks made of whole panels
+ * (or at batch 1 of whole vectors: rnnc_gate_unit), those units balanced between the
+ * threads (rnnc_panels_unbalanced), and each thread's
  * share of the weights no larger than its L2 (when the C library says how large). Measured
  * on Zen 3 (512 KB of L2), 2 threads, as the time against whole panels: LSTM and GRU at
  * H = 256 (512 and 384 KB a thread) 0.98 at B = 32, 0.99 and 0.97 at batch 1; the LSTM at
@@ -761,7 +762,7 @@ static inline void rnnc_gemv_run(int S, int K, const float *restrict a, const fl
 
 /* A thread's share of a vector-aligned step: its hidden vectors [lo, hi) of each of
  * `gates` blocks of `per_gate` vectors, cut into `cuts` runs of at most RNNC_NV vectors as
- * even as they go (8 vectors: 3, 3 and 2; 4: 2 and 2, not 3 and 1, for a run of one
+ * even as they go (8 vectors: 2, 3 and 3; 4: 2 and 2, not 3 and 1, for a run of one
  * vector has only two sums in flight), taken hidden run by hidden run (the i, f, g and o
  * of its first run, then of the next). */
 typedef struct {

@@ -13,9 +13,10 @@ import GraphIR
 /// The condition is on the columns read: every read of a product's result (or of a
 /// streamed projection) is a block of the fused kernel's width `W`, at an offset that is a
 /// multiple of `W`, inside a result whose width is a whole number of blocks. Whether the
-/// blocks are whole panels, the threads balanced and their weights in their caches is
-/// known only at run time (the vector width, the team size, the L2), so the C code asks
-/// `rnnc_gates_aligned` and keeps the barrier when it says no.
+/// blocks are whole panels (or, at batch 1, whole vectors), the threads balanced and their
+/// weights in their caches is known only at run time (the vector width, the batch, the
+/// team size, the L2), so the C code asks `rnnc_gates_aligned` and keeps the barrier when
+/// it says no.
 struct GateAlignment {
     /// The fused kernel's width: hidden units.
     let width: Int
