@@ -279,9 +279,11 @@ struct ScanEmitter {
         }
         var s = "    /* one parallel region for the whole time loop: no fork and join per step */\n"
         s += "    const int team = rnnc_team_size(threads, (double)B * \(stepWork(op) + streamedWork(op)));\n"
+        s += StepBarrier.declaration
         s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
         s += "    {\n"
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
+        s += StepBarrier.threadState
         s += "        int rb0, rb1;  /* this thread's examples, for the commit */\n"
         s += "        rnnc_split(B, tid, nth, &rb0, &rb1);\n"
         let streams = streamed(op)
@@ -320,7 +322,7 @@ struct ScanEmitter {
         // The fused kernel reads the projections across threads' panels: the barrier after
         // the recurrent product covers them; without one, they need their own.
         if !streams.isEmpty, work.first?.kind != .matvec {
-            s += "            if (stream) {\n                #pragma omp barrier\n            }\n"
+            s += "            if (stream) \(StepBarrier.call)\n"
         }
         for (n, inner) in work.enumerated() {
             let isLast = n == work.count - 1
@@ -339,10 +341,10 @@ struct ScanEmitter {
                 }
                 if let aligned {
                     s += "            rnnc_gemm_gates_part(step, \(gates(aligned.productGates)), B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
-                    s += "            if (!aligned) {\n                #pragma omp barrier\n            }\n"
+                    s += "            if (!aligned) \(StepBarrier.call)\n"
                 } else {
                     s += "            rnnc_gemm_step_part(step, B, \(wt.dims[0]), \(wt.dims[1]), \(l.pointer[v]!), \(l.stride[v]!), m->pk\(w.index), NULL, \(l.pointer[r]!), \(l.stride[r]!), 0, tid, nth);\n"
-                    s += "            #pragma omp barrier\n"
+                    s += "            \(StepBarrier.call)\n"
                 }
             case .fused:
                 s += "            /* \(stepComment(inner)) */\n"
@@ -360,7 +362,7 @@ struct ScanEmitter {
                     s += "            rnnc_split_rows_cols(\(width.batched ? "B" : "1"), \(width.featureCount), tid, nth, &b0, &b1, &j0, &j1);\n"
                 }
                 s += "            \(FusedKernelEmitter(graph: graph).functionName(inner))_part(\(args.joined(separator: ", ")));\n"
-                if !(isLast && localCommit) { s += "            #pragma omp barrier\n" }
+                if !(isLast && localCommit) { s += "            \(StepBarrier.call)\n" }
             case .concat:
                 let a = inner.operands[0], b = inner.operands[1], r = inner.results[0]
                 s += "            /* \(stepComment(inner)) */\n"
@@ -421,7 +423,7 @@ struct ScanEmitter {
         }
         s += "                memcpy(row + \(cols(first).lo), s0_nxt + (size_t)b * \(first) + \(cols(first).lo), \(cols(first).n) * sizeof(float));\n"
         s += "            }\n"
-        s += "            #pragma omp barrier\n"
+        s += "            \(StepBarrier.call)\n"
         return head + stepLoop(body: s) + "    }\n"
     }
 

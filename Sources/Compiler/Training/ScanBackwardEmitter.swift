@@ -177,9 +177,11 @@ struct ScanBackwardEmitter {
         // threads split the columns), so a barrier stands before and after each of them.
         s += "    /* one parallel region for the whole time loop; each thread owns examples [b0, b1) */\n"
         s += "    const int team = rnnc_team_size(threads, (double)B * \(ScanEmitter(graph: graph, prefix: prefix).stepWork(op)));\n"
+        s += StepBarrier.declaration
         s += "    #pragma omp parallel num_threads(team) if (team > 1)\n"
         s += "    {\n"
         s += "        const int tid = rnnc_thread_id(), nth = rnnc_thread_count();\n"
+        s += StepBarrier.threadState
         s += "        int b0, b1;\n"
         s += "        rnnc_split(B, tid, nth, &b0, &b1);\n"
         s += "        const size_t rows = (size_t)(b1 - b0);\n"
@@ -238,9 +240,9 @@ struct ScanBackwardEmitter {
                 let wt = graph.type(of: w)
                 s += "            /* product \(graph.name(of: y) ?? ""): g(v) += g(y) W (g(y) stays in the window's rows for the weight gradient) */\n"
                 if hist[v] != nil {
-                    s += "            #pragma omp barrier\n"
+                    s += "            \(StepBarrier.call)\n"
                     s += "            rnnc_gemm_step_part(step, B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
-                    s += "            #pragma omp barrier\n"
+                    s += "            \(StepBarrier.call)\n"
                 }
             case .concat:
                 let a = inner.operands[0], b = inner.operands[1], y = inner.results[0]
@@ -300,7 +302,7 @@ struct ScanBackwardEmitter {
             let wt = graph.type(of: p.operands[1])
             let (n, kk) = (wt.dims[0], wt.dims[1])
             s += "            if (stream && du\(k)) {\n"
-            s += "                #pragma omp barrier\n"
+            s += "                \(StepBarrier.call)\n"
             s += "                rnnc_gemm_part(B, \(kk), \(n), gin\(k) + (size_t)(t - tlo) * B * \(n), \(n), m->pkT\(p.operands[1].index), NULL, du\(k) + (size_t)t * \(kk), T * \(kk), 1, tid, nth);\n"
             s += "            }\n"
         }
@@ -314,7 +316,7 @@ struct ScanBackwardEmitter {
                 let w = p.operands[0], v = p.operands[1], y = p.results[0]
                 let wt = graph.type(of: w)
                 s += "                /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(y)^T v */\n"
-                s += "                #pragma omp barrier\n"
+                s += "                \(StepBarrier.call)\n"
                 s += "                rnnc_weight_gradient_team(wn * B, \(wt.dims[0]), \(wt.dims[1]), hgy\(y.index), \(wt.dims[0]), hist + (size_t)B * \(hist[v]!) * T + (size_t)tlo * B * \(wt.dims[1]), \(wt.dims[1]), 0, 0, xt, m->gw\(w.index), tid, nth);\n"
             }
             for k in streamKeys {
@@ -324,7 +326,7 @@ struct ScanBackwardEmitter {
                 let (n, kk) = (wt.dims[0], wt.dims[1])
                 s += "                if (stream) {\n"
                 s += "                    /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(x\(k))^T u\(k) (u\(k) read as [B, T, \(kk)]) */\n"
-                s += "                    #pragma omp barrier\n"
+                s += "                    \(StepBarrier.call)\n"
                 s += "                    rnnc_weight_gradient_team(wn * B, \(n), \(kk), gin\(k), \(n), u\(k) + (size_t)tlo * \(kk), \(kk), B, T, xt, m->gw\(w.index), tid, nth);\n"
                 if case .linear(true) = p.kind {
                     s += "                    rnnc_bias_gradient_team(wn * B, \(n), gin\(k), \(n), m->gw\(p.operands[2].index), tid, nth);\n"
@@ -334,7 +336,7 @@ struct ScanBackwardEmitter {
             if !windowBiases.isEmpty {
                 // After a barrier: every thread's rows of the window are written.
                 s += "                /* biases whose gradient is the window's rows' (WindowBiasGradients): column sums */\n"
-                s += "                #pragma omp barrier\n"
+                s += "                \(StepBarrier.call)\n"
                 for b in windowBiases {
                     let n = width(b.value)
                     let (rows, ld): (String, Int)
@@ -347,7 +349,7 @@ struct ScanBackwardEmitter {
                     s += "                rnnc_bias_gradient_team(wn * B, \(n), \(rows) + \(b.offset), \(ld), \(gradientTarget(b.value)), tid, nth);\n"
                 }
             }
-            s += "                #pragma omp barrier\n"
+            s += "                \(StepBarrier.call)\n"
             s += "            }\n"
         }
         s += "        }\n"
