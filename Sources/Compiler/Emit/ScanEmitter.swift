@@ -366,13 +366,15 @@ struct ScanEmitter {
             case .concat:
                 let a = inner.operands[0], b = inner.operands[1], r = inner.results[0]
                 s += "            /* \(stepComment(inner)) */\n"
-                s += "            #pragma omp single\n"
-                s += "            rnnc_concat_rows(B, \(l.pointer[a]!), \(l.stride[a]!), \(graph.type(of: a).width), \(l.pointer[b]!), \(l.stride[b]!), \(graph.type(of: b).width), \(l.pointer[r]!), \(l.stride[r]!));\n"
+                // One thread's work, then the team's barrier (what `omp single` does, with
+                // the steps' own barrier: StepBarrier).
+                s += "            if (tid == 0) rnnc_concat_rows(B, \(l.pointer[a]!), \(l.stride[a]!), \(graph.type(of: a).width), \(l.pointer[b]!), \(l.stride[b]!), \(graph.type(of: b).width), \(l.pointer[r]!), \(l.stride[r]!));\n"
+                s += "            \(StepBarrier.call)\n"
             case .softmax:
                 let a = inner.operands[0], r = inner.results[0]
                 s += "            /* \(stepComment(inner)) */\n"
-                s += "            #pragma omp single\n"
-                s += "            rnnc_softmax_rows(B, \(graph.type(of: r).width), \(l.pointer[a]!), \(l.stride[a]!), \(l.pointer[r]!), \(l.stride[r]!), 1);\n"
+                s += "            if (tid == 0) rnnc_softmax_rows(B, \(graph.type(of: r).width), \(l.pointer[a]!), \(l.stride[a]!), \(l.pointer[r]!), \(l.stride[r]!), 1);\n"
+                s += "            \(StepBarrier.call)\n"
             default:
                 s += "            /* unsupported step op \(inner.kind.mnemonic) */\n"
             }
