@@ -59,6 +59,45 @@ final class RegressionTests: XCTestCase {
         """))
     }
 
+    /// A step's concat and softmax run on the team's thread 0, then the team crosses the
+    /// steps' barrier (rnnc_barrier, in place of `omp single`): at a size where the step
+    /// runs on a team (16 x 64 x 96 multiply-adds), the outputs are the same bits on 1 to 4
+    /// threads and match a plain loop over the equations.
+    func testStepConcatAndSoftmaxOnATeam() throws {
+        let m = try compileAndLoad("""
+        cell mix(x: float[I], state h: float[H]) {
+          param W: float[H, 96]
+          h = softmax(tanh(W @ concat(x, h)))
+        }
+        model m { input x: float[time, 32]  y = mix(x, H=64)  output y }
+        """, weights: formulaWeights)
+        let (B, T, I, H) = (16, 5, 32, 64)
+        let x: [Float] = (0..<(B * T * I)).map { i -> Float in Float((i * 37) % 101) / 50 - 1 }
+        let W = TestSupport.goldenTensor(name: "y.W", shape: [H, I + H], scale: 0.3).data
+        var want = [Float](repeating: 0, count: B * T * H)
+        for b in 0..<B {
+            var h = [Double](repeating: 0, count: H)
+            for t in 0..<T {
+                let xh = (0..<I).map { Double(x[(b * T + t) * I + $0]) } + h
+                let z = (0..<H).map { n in Foundation.tanh((0..<(I + H)).reduce(0.0) { $0 + Double(W[n * (I + H) + $1]) * xh[$1] }) }
+                let top = z.max()!, e = z.map { Foundation.exp($0 - top) }, total = e.reduce(0, +)
+                h = e.map { $0 / total }
+                for n in 0..<H { want[(b * T + t) * H + n] = Float(h[n]) }
+            }
+        }
+        var first: [Float] = []
+        for threads in 1...4 {
+            m.setThreads(threads)
+            let out = try m.run(batch: B, time: T, inputs: [.floats(x)], lengths: nil)[0].values
+            if first.isEmpty {
+                first = out
+                XCTAssertLessThanOrEqual(TestSupport.maxAbsDifference(out, want), 1e-5)
+            } else {
+                XCTAssertEqual(out.map(\.bitPattern), first.map(\.bitPattern), "\(threads) threads differ from 1")
+            }
+        }
+    }
+
     /// dense and softmax on values with more than one feature axis work row by row.
     func testDenseAndSoftmaxOnRankTwoValues() throws {
         let m = try compileAndLoad("model r2 {\n input v: float[2, 3]\n d = dense(v, units=4)\n output d\n output sm = softmax(v)\n}\n", weights: formulaWeights)
