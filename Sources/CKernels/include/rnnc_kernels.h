@@ -149,7 +149,7 @@ static inline int rnnc_thread_count(void) {
  * LSTM at B = 32 0.994x and 0.996x.
  *
  * A thread that waits long (a team larger than the cores it runs on) yields its core after
- * 2^14 spins, about a third of a millisecond, instead of spinning through others' time. */
+ * 2^14 spins instead of spinning through others' time: 420 to 515 us of pauses on Zen 4. */
 typedef struct {
     _Alignas(64) int arrived;
     _Alignas(64) int flag;
@@ -924,7 +924,22 @@ static inline void rnnc_project_ahead_start(int T, int N, int K, const float *re
         rnnc_gemm_ex(T - whole, N, K, U + (size_t)whole * K, K, packed, bias, P + (size_t)whole * N, N, 0, threads);
 }
 
-/* k of the projection's RNNC_AHEAD_ROWS x NR tile: acc[i] += U[i][k] * panel row k. */
+/* k of the projection's RNNC_AHEAD_ROWS x S-vector tile, vectors at wp[s]. */
+static inline __attribute__((always_inline)) void rnnc_ahead_vectors_k(int S, int k, int KP, const float *restrict U,
+                                                                       const float *restrict const *wp,
+                                                                       rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
+    rnnc_vf w[RNNC_NV];
+    for (int s = 0; s < S; s++) w[s] = rnnc_vload(wp[s] + (size_t)k * RNNC_NR);
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
+        rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + k]);
+        for (int s = 0; s < S; s++) acc[i][s] = acc[i][s] + u * w[s];
+    }
+}
+
+/* k of the projection's RNNC_AHEAD_ROWS x NR tile: acc[i] += U[i][k] * panel row k.
+ * rnnc_ahead_vectors_k with the panel's own vectors, written out: called through it (an
+ * array of three pointers into the panel), the batch-1 LSTM at H = 256 on 1 thread took
+ * 1.03x as long (bench/pair.c, both orders), though the arithmetic is the same. */
 static inline __attribute__((always_inline)) void rnnc_ahead_tile_k(int k, int KP, const float *restrict U,
                                                                     const float *restrict ppanel,
                                                                     rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
@@ -976,18 +991,6 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
     for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
     rnnc_store_row(c, ncols, RNNC_NV, even);
     for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, RNNC_NV, acc[i]);
-}
-
-/* k of the projection's RNNC_AHEAD_ROWS x S-vector tile, vectors at wp[s]. */
-static inline __attribute__((always_inline)) void rnnc_ahead_vectors_k(int S, int k, int KP, const float *restrict U,
-                                                                       const float *restrict const *wp,
-                                                                       rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
-    rnnc_vf w[RNNC_NV];
-    for (int s = 0; s < S; s++) w[s] = rnnc_vload(wp[s] + (size_t)k * RNNC_NR);
-    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
-        rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + k]);
-        for (int s = 0; s < S; s++) acc[i][s] = acc[i][s] + u * w[s];
-    }
 }
 
 /* rnnc_gemv_ahead_panel for column vectors [gv, gv + S) (a gate-aligned step split by
