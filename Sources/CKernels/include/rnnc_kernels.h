@@ -396,39 +396,67 @@ static inline __attribute__((always_inline)) void rnnc_gemm_tile_rows(int rows, 
     for (int i = 0; i < rows; i++) rnnc_store_row(C + (size_t)i * ldc, ncols, RNNC_NV, acc[i]);
 }
 
-/* k and k + 1 of a one-row product: k into the even sums, k + 1 into the odd. */
-static inline __attribute__((always_inline)) void rnnc_gemv_pair(int k, const float *restrict a, size_t ska,
+/* k and k + 1 of a one-row product over the panel's first nv vectors: k into the even
+ * sums, k + 1 into the odd. */
+static inline __attribute__((always_inline)) void rnnc_gemv_pair(int nv, int k, const float *restrict a, size_t ska,
                                                                  const float *restrict panel, rnnc_vf *even,
                                                                  rnnc_vf *odd) {
     rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]), a1 = rnnc_vsplat(a[(size_t)(k + 1) * ska]);
-    for (int v = 0; v < RNNC_NV; v++) {
+    for (int v = 0; v < nv; v++) {
         even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
         odd[v] = odd[v] + a1 * rnnc_vload(panel + (size_t)(k + 1) * RNNC_NR + v * RNNC_VEC);
     }
 }
 
-/* One row (batch 1: the recurrent product is a matrix-vector product). With a single row
- * the tile has only RNNC_NV accumulators, too few to cover the latency of the FMAs, so
- * even and odd k go to separate sums (added at the end): twice the independent chains,
- * and the loop runs at the speed the panel streams from cache. */
+/* One row (batch 1: the recurrent product is a matrix-vector product), over the panel's
+ * first nv vectors. With a single row the tile has only RNNC_NV accumulators, too few to
+ * cover the latency of the FMAs, so even and odd k go to separate sums (added at the
+ * end): twice the independent chains, and the loop runs at the speed the panel streams
+ * from cache. */
+static inline __attribute__((always_inline)) void rnnc_gemv_tile_nv(int nv, int K, const float *restrict a, size_t ska,
+                                                                    const float *restrict panel,
+                                                                    const float *restrict bias_panel, float *restrict c,
+                                                                    int ncols, int accumulate) {
+    rnnc_vf even[RNNC_NV], odd[RNNC_NV];
+    for (int v = 0; v < nv; v++) {
+        even[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
+        odd[v] = rnnc_vsplat(0.0f);
+    }
+    if (accumulate) rnnc_add_row(c, ncols, nv, even);
+    int k = 0;
+    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(nv, k, a, ska, panel, even, odd);
+    if (k < K) {
+        rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]);
+        for (int v = 0; v < nv; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+    }
+    for (int v = 0; v < nv; v++) even[v] = even[v] + odd[v];
+    rnnc_store_row(c, ncols, nv, even);
+}
+
+/* Vectors of a panel that hold some of its ncols columns: RNNC_NV but in the last panel
+ * of a product whose N is not a multiple of RNNC_NR. */
+static inline int rnnc_panel_vectors(int ncols) {
+    int nv = (ncols + RNNC_VEC - 1) / RNNC_VEC;
+    return nv < RNNC_NV ? nv : RNNC_NV;
+}
+
+/* rnnc_gemv_tile_nv over the vectors that hold columns: a product's partial last panel is
+ * padded with zeros to RNNC_NR columns, and at batch 1 reading the padding costs as much
+ * as reading weights. An LSTM's W_hh at H = 256 (N = 1024) is 21 panels of 48 columns
+ * and one of 16: two thirds of that last panel, 32 KB of the 1056 KB a step streams, are
+ * zeros. The backward's product by W_hh^T (N = 256) streams 288 columns for 256. Each
+ * column's sum is the same either way (the same bits). */
 static inline __attribute__((always_inline)) void rnnc_gemv_tile(int K, const float *restrict a, size_t ska,
                                                                  const float *restrict panel,
                                                                  const float *restrict bias_panel, float *restrict c,
                                                                  int ncols, int accumulate) {
-    rnnc_vf even[RNNC_NV], odd[RNNC_NV];
-    for (int v = 0; v < RNNC_NV; v++) {
-        even[v] = rnnc_vload(bias_panel + v * RNNC_VEC);
-        odd[v] = rnnc_vsplat(0.0f);
+    switch (rnnc_panel_vectors(ncols)) {
+    case 1: rnnc_gemv_tile_nv(1, K, a, ska, panel, bias_panel, c, ncols, accumulate); return;
+#if RNNC_NV > 2
+    case 2: rnnc_gemv_tile_nv(2, K, a, ska, panel, bias_panel, c, ncols, accumulate); return;
+#endif
+    default: rnnc_gemv_tile_nv(RNNC_NV, K, a, ska, panel, bias_panel, c, ncols, accumulate); return;
     }
-    if (accumulate) rnnc_add_row(c, ncols, RNNC_NV, even);
-    int k = 0;
-    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(k, a, ska, panel, even, odd);
-    if (k < K) {
-        rnnc_vf a0 = rnnc_vsplat(a[(size_t)k * ska]);
-        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
-    }
-    for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
-    rnnc_store_row(c, ncols, RNNC_NV, even);
 }
 
 /* The last rows of A when M is not a multiple of RNNC_MR (all of them when M < RNNC_MR). */
@@ -936,25 +964,25 @@ static inline __attribute__((always_inline)) void rnnc_ahead_vectors_k(int S, in
     }
 }
 
-/* k of the projection's RNNC_AHEAD_ROWS x NR tile: acc[i] += U[i][k] * panel row k.
- * rnnc_ahead_vectors_k with the panel's own vectors, written out: called through it (an
+/* k of the projection's RNNC_AHEAD_ROWS x NR tile over the panel's first nv vectors:
+ * acc[i] += U[i][k] * panel row k. rnnc_ahead_vectors_k with the panel's own vectors, written out: called through it (an
  * array of three pointers into the panel), the batch-1 LSTM at H = 256 on 1 thread took
  * 1.03x as long (bench/pair.c, both orders), though the arithmetic is the same. */
-static inline __attribute__((always_inline)) void rnnc_ahead_tile_k(int k, int KP, const float *restrict U,
+static inline __attribute__((always_inline)) void rnnc_ahead_tile_k(int nv, int k, int KP, const float *restrict U,
                                                                     const float *restrict ppanel,
                                                                     rnnc_vf acc[RNNC_AHEAD_ROWS][RNNC_NV]) {
     rnnc_vf w[RNNC_NV];
-    for (int v = 0; v < RNNC_NV; v++) w[v] = rnnc_vload(ppanel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+    for (int v = 0; v < nv; v++) w[v] = rnnc_vload(ppanel + (size_t)k * RNNC_NR + v * RNNC_VEC);
     for (int i = 0; i < RNNC_AHEAD_ROWS; i++) {
         rnnc_vf u = rnnc_vsplat(U[(size_t)i * KP + k]);
-        for (int v = 0; v < RNNC_NV; v++) acc[i][v] = acc[i][v] + u * w[v];
+        for (int v = 0; v < nv; v++) acc[i][v] = acc[i][v] + u * w[v];
     }
 }
 
-/* One panel: c [1, ncols] = a [1, K] panel (rnnc_gemv_tile's even and odd sums, no bias),
- * and, interleaved with it, k in [k0, k1) of the RNNC_AHEAD_ROWS x ncols tile
- * P = U Wp^T + bias (first slice from the bias, later ones from P). */
-static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, const float *restrict a,
+/* One panel, its first nv vectors: c [1, ncols] = a [1, K] panel (rnnc_gemv_tile's even
+ * and odd sums, no bias), and, interleaved with it, k in [k0, k1) of the RNNC_AHEAD_ROWS x
+ * ncols tile P = U Wp^T + bias (first slice from the bias, later ones from P). */
+static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int nv, int K, const float *restrict a,
                                                                         const float *restrict panel, float *restrict c,
                                                                         int ncols, int KP, int k0, int k1,
                                                                         const float *restrict U,
@@ -962,12 +990,12 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
                                                                         const float *restrict bias_panel,
                                                                         float *restrict P, int ldp) {
     rnnc_vf even[RNNC_NV], odd[RNNC_NV], acc[RNNC_AHEAD_ROWS][RNNC_NV];
-    for (int v = 0; v < RNNC_NV; v++) {
+    for (int v = 0; v < nv; v++) {
         even[v] = rnnc_vsplat(0.0f);
         odd[v] = rnnc_vsplat(0.0f);
     }
     for (int i = 0; i < RNNC_AHEAD_ROWS; i++)
-        for (int v = 0; v < RNNC_NV; v++) {
+        for (int v = 0; v < nv; v++) {
             int n = ncols - v * RNNC_VEC;
             if (k0 == 0) acc[i][v] = rnnc_vload(bias_panel + v * RNNC_VEC);
             else if (n >= RNNC_VEC) acc[i][v] = rnnc_vload(P + (size_t)i * ldp + v * RNNC_VEC);
@@ -979,18 +1007,18 @@ static inline __attribute__((always_inline)) void rnnc_gemv_ahead_panel(int K, c
     int per = slice > 0 && pairs / slice > 0 ? pairs / slice : 1;
     int k = 0, kp = k0;
     for (; kp < k1 && k + 2 * per <= K; kp++) {
-        for (int j = 0; j < per; j++, k += 2) rnnc_gemv_pair(k, a, 1, panel, even, odd);
-        rnnc_ahead_tile_k(kp, KP, U, ppanel, acc);
+        for (int j = 0; j < per; j++, k += 2) rnnc_gemv_pair(nv, k, a, 1, panel, even, odd);
+        rnnc_ahead_tile_k(nv, kp, KP, U, ppanel, acc);
     }
-    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(k, a, 1, panel, even, odd);
+    for (; k + 2 <= K; k += 2) rnnc_gemv_pair(nv, k, a, 1, panel, even, odd);
     if (k < K) {
         rnnc_vf a0 = rnnc_vsplat(a[k]);
-        for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
+        for (int v = 0; v < nv; v++) even[v] = even[v] + a0 * rnnc_vload(panel + (size_t)k * RNNC_NR + v * RNNC_VEC);
     }
-    for (; kp < k1; kp++) rnnc_ahead_tile_k(kp, KP, U, ppanel, acc);
-    for (int v = 0; v < RNNC_NV; v++) even[v] = even[v] + odd[v];
-    rnnc_store_row(c, ncols, RNNC_NV, even);
-    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, RNNC_NV, acc[i]);
+    for (; kp < k1; kp++) rnnc_ahead_tile_k(nv, kp, KP, U, ppanel, acc);
+    for (int v = 0; v < nv; v++) even[v] = even[v] + odd[v];
+    rnnc_store_row(c, ncols, nv, even);
+    for (int i = 0; i < RNNC_AHEAD_ROWS; i++) rnnc_store_row(P + (size_t)i * ldp, ncols, nv, acc[i]);
 }
 
 /* rnnc_gemv_ahead_panel for column vectors [gv, gv + S) (a gate-aligned step split by
@@ -1084,8 +1112,15 @@ static inline void rnnc_gemv_ahead_part(int step, int gates, int N, int K, const
         int ncols = N - n0 < RNNC_NR ? N - n0 : RNNC_NR;
         float bias_panel[RNNC_NR];
         rnnc_bias_panel(bias, n0, ncols, bias_panel);
-        rnnc_gemv_ahead_panel(K, a, packed + (size_t)p * K * RNNC_NR, c + n0, ncols, KP, k0, k1, U,
-                              ppacked + (size_t)p * KP * RNNC_NR, bias_panel, P + n0, N);
+        const float *w = packed + (size_t)p * K * RNNC_NR, *wp = ppacked + (size_t)p * KP * RNNC_NR;
+        /* a partial last panel reads only its vectors that hold columns (rnnc_gemv_tile) */
+        switch (rnnc_panel_vectors(ncols)) {
+        case 1: rnnc_gemv_ahead_panel(1, K, a, w, c + n0, ncols, KP, k0, k1, U, wp, bias_panel, P + n0, N); break;
+#if RNNC_NV > 2
+        case 2: rnnc_gemv_ahead_panel(2, K, a, w, c + n0, ncols, KP, k0, k1, U, wp, bias_panel, P + n0, N); break;
+#endif
+        default: rnnc_gemv_ahead_panel(RNNC_NV, K, a, w, c + n0, ncols, KP, k0, k1, U, wp, bias_panel, P + n0, N);
+        }
     }
 }
 
