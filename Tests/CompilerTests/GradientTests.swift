@@ -109,6 +109,42 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// A backward step stores a gradient where its first writer writes all of it (no
+    /// zeroing first) and adds everywhere else. The LSTM's fused backward stores both gate
+    /// gradients and the cell state's, and its product by W_hh^T the hidden state's; the
+    /// GRU's fused backward writes part of the hidden state's gradient first (h enters
+    /// its update), so the product must add to it. That the sums are right is the
+    /// golden gradients' business (every cell, with lengths); this pins which is which.
+    func testFirstWritersStoreGradientsAndTheOthersAdd() throws {
+        func backwardStep(_ cell: String) throws -> String {
+            let text = """
+            model \(cell) {
+                input  x: float[time, 24]
+                target y: float[time, 32]
+                h = \(cell)(x, hidden=32)
+                output h
+                loss mse(h, y)
+            }
+            """
+            let c = try Compilation(path: "\(cell).rnn", text: text).emitC().source
+            // The fused kernels' backward, then the time loop's (up to its closing brace).
+            guard let from = c.range(of: "/* Backward of fused_"),
+                  let scan = c.range(of: #"static void scan_\d+_backward\("#, options: .regularExpression),
+                  let end = c.range(of: "\n}\n", range: scan.upperBound..<c.endIndex) else { return "" }
+            return String(c[from.lowerBound..<end.upperBound])
+        }
+        let lstm = try backwardStep("lstm")
+        XCTAssertTrue(lstm.contains("d0, d2, d10 = (the first to write them)"), "the LSTM's fused backward stores its gates' and cell's gradients")
+        XCTAssertEqual(lstm.components(separatedBy: "memset(g").count - 1 - lstm.components(separatedBy: "memset(gin").count + 1, 2,
+                       "only the two new states' gradients (seeded by adding) are zeroed per step")
+        XCTAssertNotNil(lstm.range(of: #"pkT\d+, NULL, g\d+, 32, 0, tid, nth\)"#, options: .regularExpression),
+                        "the LSTM's product by W_hh^T stores h's gradient")
+        let gru = try backwardStep("gru")
+        XCTAssertNotNil(gru.range(of: #"pkT\d+, NULL, g\d+, 32, 1, tid, nth\)"#, options: .regularExpression),
+                        "the GRU's product by W_hh^T adds to h's gradient, which its fused backward wrote first")
+        XCTAssertNil(gru.range(of: #"pkT\d+, NULL, g\d+, 32, 0, tid, nth\)"#, options: .regularExpression))
+    }
+
     /// From RNNC_STREAM_MIN_BATCH examples the forward computes hoisted input projections
     /// step by step and the backward sums their gradients window by window (of about
     /// RNNC_WG_CHUNK rows; so are the recurrent weights' gradients). The golden cases have

@@ -99,6 +99,8 @@ struct ScanBackwardEmitter {
         let windowBiases = WindowBiasGradients(graph: graph).of(op)
         let scratched = scratchBiases(op, summed: windowBiases)
         let products = region.ops.filter { $0.kind == .matvec }
+        let firstWrites = FirstGradientWrites(graph: graph, scan: op, hasHistory: Set(hist.keys),
+                                              summedElsewhere: WindowBiasGradients(graph: graph).summedFromWindow([op]))
         func width(_ v: ValueID) -> Int { graph.type(of: v).featureCount }
         func h(_ v: ValueID) -> String { ScanEmitter(graph: graph, prefix: prefix).historySlot(v, offsets: hist) }
 
@@ -203,7 +205,10 @@ struct ScanBackwardEmitter {
             let a = region.arguments[k]
             s += "            float *g\(a.index) = gin\(k) + (size_t)(t - tlo) * B * \(width(a));\n"
         }
-        for v in gvals { s += "            memset(g\(v.index) + (size_t)b0 * \(width(v)), 0, rows * \(width(v)) * sizeof(float));\n" }
+        // Zeroed, for kernels that add to them; not those a kernel stores into first.
+        for v in gvals where !firstWrites.unzeroed.contains(v) {
+            s += "            memset(g\(v.index) + (size_t)b0 * \(width(v)), 0, rows * \(width(v)) * sizeof(float));\n"
+        }
         // Seeds.
         let first = width(states[0])
         s += "            /* seeds: the new states' gradients (carried from the next step, and the output row) */\n"
@@ -238,10 +243,11 @@ struct ScanBackwardEmitter {
             case .matvec:
                 let w = inner.operands[0], v = inner.operands[1], y = inner.results[0]
                 let wt = graph.type(of: w)
-                s += "            /* product \(graph.name(of: y) ?? ""): g(v) += g(y) W (g(y) stays in the window's rows for the weight gradient) */\n"
+                let stores = firstWrites.productStores.contains(v)
+                s += "            /* product \(graph.name(of: y) ?? ""): g(v) \(stores ? "=" : "+=") g(y) W (g(y) stays in the window's rows for the weight gradient) */\n"
                 if hist[v] != nil {
                     s += "            \(StepBarrier.call)\n"
-                    s += "            rnnc_gemm_step_part(step, B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), 1, tid, nth);\n"
+                    s += "            rnnc_gemm_step_part(step, B, \(wt.dims[1]), \(wt.dims[0]), g\(y.index), \(wt.dims[0]), m->pkT\(w.index), NULL, g\(v.index), \(wt.dims[1]), \(stores ? 0 : 1), tid, nth);\n"
                     s += "            \(StepBarrier.call)\n"
                 }
             case .concat:

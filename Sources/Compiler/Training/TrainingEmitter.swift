@@ -130,9 +130,11 @@ extension CEmitter {
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let fusedBack = FusedBackwardEmitter(graph: graph)
         let summed = WindowBiasGradients(graph: graph).summedFromWindow(scans)
+        let stores = FirstGradientWrites.fusedStores(graph: graph, scans: scans, prefix: prefix)
         // Kernels of time loops run as `_part`s of the loop's team.
         for op in graph.allOps() where op.kind == .fused {
-            s += fusedBack.emit(op, whole: graph.ops.contains(op), summedElsewhere: summed[op.results[0]] ?? []) + "\n"
+            s += fusedBack.emit(op, whole: graph.ops.contains(op), summedElsewhere: summed[op.results[0]] ?? [],
+                                assigned: stores[op.results[0]] ?? []) + "\n"
         }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
         let scanBack = ScanBackwardEmitter(graph: graph, prefix: prefix)
