@@ -643,7 +643,11 @@ static inline void rnnc_gemm_part_tiles(int M, int N, int K, const float *restri
  * Small M (a recurrent step): threads split the panels, so each keeps its slice of the
  * weights in its own cache from step to step. Large M (a hoisted projection over all
  * steps): threads split the rows, and each row block reuses every panel. `backwards`
- * reverses the order of a thread's whole panels (rnnc_gemm_step_part). */
+ * reverses the order of a thread's whole panels (rnnc_gemm_step_part).
+ * The tiles are inlined here, and clang's register allocation of the 8 x 48 tile depends
+ * on what else this function holds: a 20-line helper inlined here (a column-weighted panel
+ * split, 2026-12-07) made the tile spill its sums to the stack at every k, and char_lstm's
+ * 2-thread step took 1.5x as long (pairs). Measure any code added here. */
 static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *restrict A, int lda,
                                           const float *restrict packed, const float *restrict bias, float *restrict C,
                                           int ldc, int accumulate, int backwards, int tid, int nth) {
