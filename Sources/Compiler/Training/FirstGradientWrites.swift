@@ -61,13 +61,13 @@ struct FirstGradientWrites {
     }
 
     /// The first writes of every scan of a graph's training step, for the fused kernels'
-    /// emission (which is shared by all scans).
-    static func fusedStores(graph: Graph, scans: [Op], prefix: String) -> [ValueID: Set<Int>] {
-        let summed = WindowBiasGradients(graph: graph).summedFromWindow(scans)
+    /// emission (which is shared by all scans); `summedElsewhere` is what that emission is
+    /// given (`WindowBiasGradients.summedFromWindow`).
+    static func fusedStores(graph: Graph, scans: [Op], prefix: String, summedElsewhere: [ValueID: Set<Int>]) -> [ValueID: Set<Int>] {
         var out: [ValueID: Set<Int>] = [:]
         for scan in scans {
             let history = Set(ScanEmitter(graph: graph, prefix: prefix).historyOffsets(scan).keys)
-            out.merge(FirstGradientWrites(graph: graph, scan: scan, hasHistory: history, summedElsewhere: summed).fusedStores) { a, _ in a }
+            out.merge(FirstGradientWrites(graph: graph, scan: scan, hasHistory: history, summedElsewhere: summedElsewhere).fusedStores) { a, _ in a }
         }
         return out
     }

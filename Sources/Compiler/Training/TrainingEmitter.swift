@@ -130,7 +130,7 @@ extension CEmitter {
         let scans = graph.ops.filter { if case .scan = $0.kind { return true } else { return false } }
         let fusedBack = FusedBackwardEmitter(graph: graph)
         let summed = WindowBiasGradients(graph: graph).summedFromWindow(scans)
-        let stores = FirstGradientWrites.fusedStores(graph: graph, scans: scans, prefix: prefix)
+        let stores = FirstGradientWrites.fusedStores(graph: graph, scans: scans, prefix: prefix, summedElsewhere: summed)
         // Kernels of time loops run as `_part`s of the loop's team.
         for op in graph.allOps() where op.kind == .fused {
             s += fusedBack.emit(op, whole: graph.ops.contains(op), summedElsewhere: summed[op.results[0]] ?? [],
