@@ -147,6 +147,37 @@ final class GradientTests: XCTestCase {
         XCTAssertNil(gru.range(of: #"pkT\d+, NULL, g\d+, 32, 0, tid, nth\)"#, options: .regularExpression))
     }
 
+    /// An embedding read only by a recurrence's input projection goes through a table of the
+    /// projected vocabulary when the batch has the rows (`ProjectedEmbeddings`); the golden
+    /// cases `embedding_gru` and `stacked_lengths_table` hold its numbers to autograd's. An
+    /// embedding with a second reader, or read by two projections, keeps its rows.
+    func testAnEmbeddingReadOnlyByAProjectionGoesThroughATable() throws {
+        func c(_ body: String) throws -> String {
+            let text = """
+            model m {
+                input  ids: int[time]
+                target next: int[time]
+                emb = embedding(ids, vocab=10, dim=4)
+            \(body)
+                output logits
+                loss cross_entropy(logits, next)
+            }
+            """
+            return try Compilation(path: "m.rnn", text: text).emitC().source
+        }
+        let table = ["rnnc_table_pays(B, T, 10)", "rnnc_table_rows_part(", "rnnc_table_gradient_team(", "float *tab2;"]
+        let gru = try c("    h = gru(emb, hidden=6)\n    logits = dense(h, units=5)")
+        for text in table { XCTAssertTrue(gru.contains(text), "a GRU reading the embedding alone: \(text)") }
+        // The backward takes W_ih's and the embedding's gradients from the table's 10 rows.
+        XCTAssertTrue(gru.contains("rnnc_weight_gradient(10, 18, 4, m->tab2, 18, m->w1, 4,"))
+        XCTAssertTrue(gru.contains("rnnc_gemm_ex(10, 4, 18, m->tab2, 18,"))
+        let twoReaders = try c("    h = gru(emb, hidden=6)\n    logits = dense(concat(h, emb), units=5)")
+        let bidirectional = try c("    h = gru(emb, hidden=6, bidirectional=true)\n    logits = dense(h, units=5)")
+        for (name, text) in [("a second reader", twoReaders), ("two projections", bidirectional)] {
+            XCTAssertFalse(text.contains("rnnc_table_pays"), "\(name): no table")
+        }
+    }
+
     /// From RNNC_STREAM_MIN_BATCH examples the forward computes hoisted input projections
     /// step by step and the backward sums their gradients window by window (of about
     /// RNNC_WG_CHUNK rows; so are the recurrent weights' gradients). The golden cases have

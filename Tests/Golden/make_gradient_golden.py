@@ -234,6 +234,19 @@ class StackedLengths(nn.Module):  # Tests/Golden/models/grad_stacked_lengths.rnn
         return {"logits": logits, "probs": torch.softmax(logits, dim=-1)}
 
 
+class EmbeddingGRU(nn.Module):  # Tests/Golden/models/grad_embedding_gru.rnn
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+        self.h = nn.GRU(4, 6, batch_first=True)
+        self.logits = nn.Linear(6, 5)
+
+    def forward(self, inp, lengths):
+        h, _ = run_layer(self.h, self.emb(inp["tokens"].long()), lengths)
+        logits = self.logits(h)
+        return {"logits": logits, "probs": torch.softmax(logits, dim=-1)}
+
+
 class StackedLayers(nn.Module):  # Tests/Golden/models/stacked_layers.rnn
     def __init__(self):
         super().__init__()
@@ -393,6 +406,16 @@ CASE_LIST = [
          "embedding -> lstm -> bidirectional gru -> dense with lengths; cross-entropy over the "
          "valid steps only", 3, 7, [("ids", "ids", 30, np.int64)], StackedLengths,
          lengths=[3, 7, 5]),
+    # B >= 4 examples and B x T >= V rows: the embeddings' projections go through a table
+    # of the vocabulary (ProjectedEmbeddings), forward and backward.
+    case("stacked_lengths_table", focused("grad_stacked_lengths"),
+         "embedding -> lstm -> bidirectional gru -> dense with lengths, 6 x 7 rows for 30 ids "
+         "(a projected embedding); cross-entropy over the valid steps only", 6, 7,
+         [("ids", "ids", 30, np.int64)], StackedLengths, lengths=[3, 7, 5, 7, 1, 6]),
+    case("embedding_gru", focused("grad_embedding_gru"),
+         "embedding -> gru -> dense, int32 tokens, 4 x 5 rows for 10 ids (a projected "
+         "embedding); cross-entropy over batch x time", 4, 5,
+         [("tokens", "ids", 10, np.int32)], EmbeddingGRU),
     case("stacked_layers", focused("stacked_layers"),
          "embedding -> lstm -> bidirectional gru -> dense, int32 tokens; cross-entropy over "
          "batch x time", 3, 7, [("tokens", "ids", 40, np.int32)], StackedLayers),

@@ -1528,6 +1528,70 @@ static inline void rnnc_embedding(int B, int T, int D, const float *restrict tab
     }
 }
 
+/* A projected embedding (ProjectedEmbedding.swift): an embedding read only by a
+ * recurrence's input projection, x[b, t] = W E[id] + bias. From RNNC_STREAM_MIN_BATCH
+ * examples, when the batch holds at least as many rows (B x T) as the table has (V), the
+ * projection is taken once per vocabulary row, table [V, N] = E W^T + bias, and each step
+ * copies its rows; the backward sums each step's gradient into its id's row of dtable,
+ * then takes W's and E's gradients from dtable's V rows instead of B x T. Every element
+ * of the table is summed over k as the step's own product would sum it. */
+static inline int rnnc_table_pays(int B, int T, int V) {
+    return B >= RNNC_STREAM_MIN_BATCH && (size_t)B * (size_t)T >= (size_t)V;
+}
+
+/* C [M, N] = the rows of table [V, N] at ids[b * ids_stride] (row b), or the bias (zero
+ * when NULL) for examples past their length at step t, as the product of a zero row gives.
+ * The thread's share: with `gates` aligned blocks, the hidden columns the fused kernel
+ * reads on this thread (rnnc_split_gate_cols, no barrier between); else its rows (a
+ * barrier follows before anything reads them). */
+static inline void rnnc_table_rows_part(int gates, int M, int N, const float *restrict table,
+                                        const int32_t *restrict ids, size_t ids_stride,
+                                        const int32_t *restrict lengths, int t, const float *restrict bias,
+                                        float *restrict C, int ldc, int tid, int nth) {
+    int b0, b1, j0 = 0, j1 = N, blocks = 1, width = N;
+    if (gates > 0) {
+        blocks = gates;
+        width = N / gates;
+        rnnc_split_gate_cols(M, width, tid, nth, &b0, &b1, &j0, &j1);
+    } else {
+        rnnc_split(M, tid, nth, &b0, &b1);
+    }
+    if (j1 <= j0) return;
+    for (int b = b0; b < b1; b++) {
+        int past = lengths && t >= lengths[b];
+        const float *src = past ? bias : table + (size_t)ids[(size_t)b * ids_stride] * N;
+        float *dst = C + (size_t)b * ldc;
+        for (int g = 0; g < blocks; g++) {
+            size_t c = (size_t)g * width + j0, n = (size_t)(j1 - j0);
+            if (src) memcpy(dst + c, src + c, n * sizeof(float));
+            else memset(dst + c, 0, n * sizeof(float));
+        }
+    }
+}
+
+/* dtable [V, N] += the gradients of a window's rows: g row (s * B + b) belongs to step
+ * t0 + s of example b and adds to row ids[b * T + t0 + s]; rows past an example's length
+ * are skipped. The thread's share is a block of columns, so no two threads add to one
+ * element, and each element's sum runs in the same order for any thread count. */
+static inline void rnnc_table_gradient_team(int steps, int B, int T, int t0, int N, const float *restrict g,
+                                            const int32_t *restrict ids, const int32_t *restrict lengths,
+                                            float *restrict dtable, int tid, int nth) {
+    int v0, v1;
+    rnnc_split((N + RNNC_VEC - 1) / RNNC_VEC, tid, nth, &v0, &v1);
+    int c0 = v0 * RNNC_VEC, c1 = v1 * RNNC_VEC < N ? v1 * RNNC_VEC : N;
+    if (c1 <= c0) return;
+    for (int s = 0; s < steps; s++) {
+        int t = t0 + s;
+        for (int b = 0; b < B; b++) {
+            if (lengths && t >= lengths[b]) continue;
+            const float *restrict src = g + ((size_t)s * B + b) * N;
+            float *restrict dst = dtable + (size_t)ids[(size_t)b * T + t] * N;
+            #pragma omp simd
+            for (int j = c0; j < c1; j++) dst[j] += src[j];
+        }
+    }
+}
+
 /* out [B, F] = seq [B, T, F] at each example's last valid step. */
 static inline void rnnc_last_step(int B, int T, int F, const float *restrict seq, const int32_t *restrict lengths,
                                   float *restrict out) {

@@ -179,6 +179,9 @@ public struct CEmitter {
         s += "    float *grads;\n"
         for op in plumbing { s += "    float *gw\(op.results[0].index);\n" }
         for w in packedWeights { s += "    float *pkT\(w.index);\n" }
+        for t in ProjectedEmbeddings(graph: graph).all {
+            s += "    float *\(t.buffer.dropFirst(3));\(pad(String(t.buffer.dropFirst(3)), 18))/* a projected embedding's table [\(t.vocab), \(t.width)], or its gradient in a backward pass */\n"
+        }
         s += "    float *train_arena;\n"
         s += "    size_t train_floats;\n"
         s += "    float *opt_m, *opt_v;     /* optimizer moments, laid out like the parameters */\n"
@@ -247,6 +250,7 @@ public struct CEmitter {
         for op in copiedStacks { s += "    free(m->gw\(op.results[0].index));\n" }
         s += "    free(m->grads);\n    free(m->train_arena);\n    free(m->opt_m);\n    free(m->opt_v);\n"
         for op in graph.ops { if case .scan = op.kind { s += "    free(m->carry\(op.results[0].index));\n" } }
+        for t in ProjectedEmbeddings(graph: graph).all { s += "    free(\(t.buffer));\n" }
         s += "    free(m->arena);\n    free(m->valid);\n    free(m);\n}\n\n"
 
         s += """
@@ -389,7 +393,7 @@ public struct CEmitter {
                 requests.append((r, t.sequence ? .perStep : .perExample, t.featureCount, i, lastUse[r] ?? i))
             }
         }
-        return MemoryPlan(requests: requests, streamed: streamed.results)
+        return MemoryPlan(requests: requests, onlyWhen: ProjectedEmbeddings(graph: graph).conditionalValues)
     }
 
     func runParameters() -> [String] {
@@ -574,6 +578,18 @@ public struct CEmitter {
         case .embedding:
             let d = rt!.width
             let seq = rt!.sequence
+            if let t = ProjectedEmbeddings(graph: graph).table(for: r!) {
+                let w = t.projectionWeights
+                let bias: String
+                if case .linear(true) = t.projection.kind { bias = "m->w\(t.projection.operands[2].index)" } else { bias = "NULL" }
+                s += "    /* read only by the input projection\(t.projection.source.map { " of line \($0.line)" } ?? ""): with a batch of B x T >= \(t.vocab) rows (and\n"
+                s += "     * B >= RNNC_STREAM_MIN_BATCH) it is taken once per vocabulary row, table [\(t.vocab), \(t.width)] = \(CNames.comment(t.tableName)) W^T,\n"
+                s += "     * and the recurrence copies its rows step by step (ProjectedEmbeddings) */\n"
+                s += "    if (\(t.pays)) {\n"
+                s += "        if (!\(t.buffer) && !(\(t.buffer) = rnnc_alloc_floats(\(t.floats)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+                s += "        rnnc_gemm(\(t.vocab), \(t.width), \(t.dim), m->w\(t.weights.index), \(t.dim), m->pk\(w.index), \(bias), \(t.buffer), \(t.width), threads);\n"
+                s += "    } else\n    "
+            }
             s += "    rnnc_embedding(B, \(seq ? "T" : "1"), \(d), m->w\(op.operands[0].index), \(ptr(op.operands[1])), \(seq ? "lengths" : "NULL"), \(ptr(r!)), threads);\n"
         case .linear(let bias):
             let x = graph.type(of: op.operands[0])
@@ -592,6 +608,9 @@ public struct CEmitter {
             var args = ["m", "B", "T", "lengths"]
             args += op.operands.map(ptr)
             args += StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map { ptr($0.value.operands[0]) }
+            for (_, t) in ProjectedEmbeddings(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
+                args += [ptr(t.ids), "\(t.pays) ? \(t.buffer) : NULL"]
+            }
             args += op.results.map(ptr)
             args.append("m->stateful ? m->carry\(op.results[0].index) : NULL")
             args.append(workspace(op))

@@ -19,31 +19,36 @@ struct MemoryPlan<Key: Hashable> {
         var extent: Extent
         var width: Int
         var freeAfter: Int
-        /// Holds a hoisted input projection that recurrences compute step by step from
-        /// RNNC_STREAM_MIN_BATCH examples on (`StreamedProjections`): empty for such batches.
-        var onlyBelowStreamBatch = false
+        /// A C condition on B and T outside which the slot is empty: it holds a hoisted input
+        /// projection that recurrences compute step by step from RNNC_STREAM_MIN_BATCH
+        /// examples on (`StreamedProjections`), or an embedding's rows that a projected
+        /// embedding's table replaces (`ProjectedEmbeddings`). nil: always needed.
+        var onlyWhen: String? = nil
     }
 
     private(set) var slots: [Slot] = []
     private(set) var slotOf: [Key: Int] = [:]
 
     /// `requests` in definition order: value, extent, floats per example (or per step), the
-    /// op index that defines it and the last op index that reads it. `streamed` values share
-    /// slots only among themselves: those are sized only below the streaming threshold.
+    /// op index that defines it and the last op index that reads it. Values `onlyWhen` a
+    /// condition holds share slots only with values of the same condition.
     init(requests: [(value: Key, extent: Extent, width: Int, defined: Int, lastUse: Int)],
-         streamed: Set<Key> = []) {
+         onlyWhen: [Key: String] = [:]) {
         for r in requests {
-            let onlyBelow = streamed.contains(r.value)
-            // First fit among slots of the same kind that are free before this definition.
+            let condition = onlyWhen[r.value]
+            // First fit among slots of the same kind that are free before this definition: of
+            // the same condition, or always needed and already as wide (so sharing it costs
+            // nothing in the calls where the value would have had no room).
             if let s = slots.indices.first(where: {
-                slots[$0].onlyBelowStreamBatch == onlyBelow && slots[$0].extent == r.extent && slots[$0].freeAfter < r.defined
+                slots[$0].extent == r.extent && slots[$0].freeAfter < r.defined
+                    && (slots[$0].onlyWhen == condition || (slots[$0].onlyWhen == nil && r.width <= slots[$0].width))
             }) {
                 slots[s].width = max(slots[s].width, r.width)
                 slots[s].freeAfter = r.lastUse
                 slotOf[r.value] = s
             } else {
                 slotOf[r.value] = slots.count
-                slots.append(Slot(extent: r.extent, width: r.width, freeAfter: r.lastUse, onlyBelowStreamBatch: onlyBelow))
+                slots.append(Slot(extent: r.extent, width: r.width, freeAfter: r.lastUse, onlyWhen: condition))
             }
         }
     }
@@ -57,11 +62,12 @@ struct MemoryPlan<Key: Hashable> {
     /// Floats of one slot, as a C expression of B and T.
     func sizeExpression(ofSlot i: Int) -> String {
         let slot = slots[i]
-        return Self.sizeExpression(slot.extent, width: slot.width, onlyBelowStreamBatch: slot.onlyBelowStreamBatch)
+        return Self.sizeExpression(slot.extent, width: slot.width, onlyWhen: slot.onlyWhen)
     }
 
-    /// Floats of `width` per row of an extent, as a C expression of B and T.
-    static func sizeExpression(_ extent: Extent, width: Int, onlyBelowStreamBatch: Bool = false) -> String {
+    /// Floats of `width` per row of an extent, as a C expression of B and T (0 where
+    /// `onlyWhen` does not hold).
+    static func sizeExpression(_ extent: Extent, width: Int, onlyWhen: String? = nil) -> String {
         let rows: String
         switch extent {
         case .perExample: rows = "(size_t)B"
@@ -69,6 +75,6 @@ struct MemoryPlan<Key: Hashable> {
         case .perWindowRow: rows = "(size_t)rnnc_window_steps(B, T) * B"
         }
         let size = "rnnc_round16(\(rows) * \(width))"
-        return onlyBelowStreamBatch ? "(B < RNNC_STREAM_MIN_BATCH ? \(size) : 0)" : size
+        return onlyWhen.map { "(\($0) ? \(size) : 0)" } ?? size
     }
 }

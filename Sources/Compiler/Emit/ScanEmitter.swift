@@ -172,6 +172,10 @@ struct ScanEmitter {
         let ahead = training ? nil : StreamedProjections(graph: graph).ahead(op)
         params += op.operands.indices.map { $0 == ahead?.operand ? "float *restrict x\($0)" : "const float *restrict x\($0)" }
         params += streams.keys.sorted().map { "const float *restrict u\($0)" }
+        // A projected embedding's ids, and its table (NULL when this call does not use one).
+        for k in ProjectedEmbeddings(graph: graph).of(op).keys.sorted() {
+            params += ["const int32_t *restrict ids\(k)", "const float *restrict tab\(k)"]
+        }
         params.append("float *restrict out")
         params += states.indices.map { "float *restrict final\($0)" }
         params.append("float *carry")
@@ -309,14 +313,25 @@ struct ScanEmitter {
         s += "            int b0 = rb0, b1 = rb1, j0 = 0, j1 = 0;  /* the block of the last fused kernel */\n"
         s += "            (void)j0;\n            (void)j1;\n"
         let defs = graph.definingOps()
+        let tables = ProjectedEmbeddings(graph: graph).of(op)
         for (k, p) in streams.sorted(by: { $0.key < $1.key }) {
             let wt = graph.type(of: p.operands[1])
             let bias = projectionBias(p)
             s += "            /* \(stepComment(p)): this step's rows, [B, \(wt.dims[0])] = u\(k) [B, \(wt.dims[1])] x \(CNames.comment(weightName(p.operands[1], defs)))^T */\n"
+            let product: String
             if let g = aligned?.streamGates[k] {
-                s += "            if (stream) rnnc_gemm_gates_part(0, \(gates(g)), B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+                product = "rnnc_gemm_gates_part(0, \(gates(g)), B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);"
             } else {
-                s += "            if (stream) rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);\n"
+                product = "rnnc_gemm_part(B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, tid, nth);"
+            }
+            if tables[k] != nil {
+                // The fused kernel reads the rows of the same threads' columns as the product's.
+                let g = aligned?.streamGates[k].map(gates) ?? "0"
+                s += "            /* (a projected embedding: with a table, this step's rows of it) */\n"
+                s += "            if (stream && tab\(k)) rnnc_table_rows_part(\(g), B, \(wt.dims[0]), tab\(k), ids\(k) + t, T, lengths, t, \(bias), p\(k), \(wt.dims[0]), tid, nth);\n"
+                s += "            else if (stream) \(product)\n"
+            } else {
+                s += "            if (stream) \(product)\n"
             }
         }
         // The fused kernel reads the projections across threads' panels: the barrier after

@@ -20,8 +20,8 @@ struct BackwardPlan {
         var name: String
         var extent: MemoryPlan<String>.Extent
         var width: Int
-        /// A projection's buffer that exists only below RNNC_STREAM_MIN_BATCH examples.
-        var onlyBelowStreamBatch = false
+        /// A C condition outside which the buffer is empty (`MemoryPlan.Slot.onlyWhen`).
+        var onlyWhen: String? = nil
         /// Summed into, so zeroed before its first stage (after the loss).
         var zeroed = true
     }
@@ -41,7 +41,7 @@ struct BackwardPlan {
         // First fit in order of first stage (MemoryPlan's requests come in definition order).
         lives.sort { ($0.first, $0.order) < ($1.first, $1.order) }
         plan = MemoryPlan(requests: lives.map { ($0.buffer.name, $0.buffer.extent, $0.buffer.width, $0.first, $0.last) },
-                          streamed: Set(lives.filter { $0.buffer.onlyBelowStreamBatch }.map(\.buffer.name)))
+                          onlyWhen: Dictionary(uniqueKeysWithValues: lives.compactMap { l in l.buffer.onlyWhen.map { (l.buffer.name, $0) } }))
         self.lives = lives.map { ($0.buffer, $0.first) }
     }
 
@@ -62,7 +62,7 @@ struct BackwardPlan {
         guard stage > 0 else { return "" }
         var s = ""
         for (b, first) in lives where first == stage && b.zeroed {
-            let size = MemoryPlan<String>.sizeExpression(b.extent, width: b.width, onlyBelowStreamBatch: b.onlyBelowStreamBatch)
+            let size = MemoryPlan<String>.sizeExpression(b.extent, width: b.width, onlyWhen: b.onlyWhen)
             s += "    memset(\(b.name), 0, \(size) * sizeof(float));\n"
         }
         return s

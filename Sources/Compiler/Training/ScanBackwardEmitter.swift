@@ -115,6 +115,9 @@ struct ScanBackwardEmitter {
         let streams = StreamedProjections(graph: graph).of(op)
         let streamKeys = streams.keys.sorted()
         for k in streamKeys { params += ["const float *u\(k)", "float *du\(k)"] }
+        // A projected embedding's ids, and its gradient table (NULL when the forward used no table).
+        let tables = ProjectedEmbeddings(graph: graph).of(op)
+        for k in tables.keys.sorted() { params += ["const int32_t *ids\(k)", "float *dtab\(k)"] }
         params += ["float *ws", "float *hgy", "int threads"]
         let fn = functionName(op)
         s += "static void \(fn)(" + params.joined(separator: ",\n" + String(repeating: " ", count: fn.count + 13)) + ") {\n"
@@ -307,7 +310,7 @@ struct ScanBackwardEmitter {
             let p = streams[k]!
             let wt = graph.type(of: p.operands[1])
             let (n, kk) = (wt.dims[0], wt.dims[1])
-            s += "            if (stream && du\(k)) {\n"
+            s += "            if (stream && du\(k)\(tables[k] != nil ? " && !dtab\(k)" : "")) {\n"
             s += "                \(StepBarrier.call)\n"
             s += "                rnnc_gemm_part(B, \(kk), \(n), gin\(k) + (size_t)(t - tlo) * B * \(n), \(n), m->pkT\(p.operands[1].index), NULL, du\(k) + (size_t)t * \(kk), T * \(kk), 1, tid, nth);\n"
             s += "            }\n"
@@ -331,9 +334,18 @@ struct ScanBackwardEmitter {
                 let wt = graph.type(of: w)
                 let (n, kk) = (wt.dims[0], wt.dims[1])
                 s += "                if (stream) {\n"
-                s += "                    /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(x\(k))^T u\(k) (u\(k) read as [B, T, \(kk)]) */\n"
                 s += "                    \(StepBarrier.call)\n"
-                s += "                    rnnc_weight_gradient_team(wn * B, \(n), \(kk), gin\(k), \(n), u\(k) + (size_t)tlo * \(kk), \(kk), B, T, xt, m->gw\(w.index), tid, nth);\n"
+                let weightGradient = "rnnc_weight_gradient_team(wn * B, \(n), \(kk), gin\(k), \(n), u\(k) + (size_t)tlo * \(kk), \(kk), B, T, xt, m->gw\(w.index), tid, nth);"
+                if tables[k] != nil {
+                    s += "                    /* a projected embedding: the window's g(x\(k)) rows into their ids' rows of the table's\n"
+                    s += "                     * gradient (W's and the embedding's come from it after the loop), or without a table\n"
+                    s += "                     * \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(x\(k))^T u\(k) (u\(k) read as [B, T, \(kk)]) */\n"
+                    s += "                    if (dtab\(k)) rnnc_table_gradient_team(wn, B, T, tlo, \(n), gin\(k), ids\(k), lengths, dtab\(k), tid, nth);\n"
+                    s += "                    else \(weightGradient)\n"
+                } else {
+                    s += "                    /* \(CNames.comment(graph.name(of: w) ?? "weight")) += the window's g(x\(k))^T u\(k) (u\(k) read as [B, T, \(kk)]) */\n"
+                    s += "                    \(weightGradient)\n"
+                }
                 if case .linear(true) = p.kind {
                     s += "                    rnnc_bias_gradient_team(wn * B, \(n), gin\(k), \(n), m->gw\(p.operands[2].index), tid, nth);\n"
                 }

@@ -233,8 +233,9 @@ extension CEmitter {
             return MemoryPlan<String>.sizeExpression(t.sequence ? .perStep : .perExample, width: t.featureCount)
         }
         // A projection computed step by step (B >= RNNC_STREAM_MIN_BATCH) lives in the scan's
-        // history and its gradient in the reverse scan's window: no buffers of its own.
-        let streamed = StreamedProjections(graph: graph).results
+        // history and its gradient in the reverse scan's window: no buffers of its own. Nor
+        // has an embedding whose projection takes its rows from a table, or its gradient.
+        let conditional = ProjectedEmbeddings(graph: graph).conditionalValues
         let inPlace = lossGradientInPlace(needs: needs)
         let computed = valuesComputedInTraining()
         // The backward pass's buffers are not pieces of their own: they share slots by
@@ -243,10 +244,10 @@ extension CEmitter {
         func gradient(_ v: ValueID) -> BackwardPlan.Buffer {
             let t = graph.type(of: v)
             return .init(name: "g\(v.index)", extent: t.sequence ? .perStep : .perExample, width: t.featureCount,
-                         onlyBelowStreamBatch: streamed.contains(v))
+                         onlyWhen: conditional[v])
         }
         for v in trainingValues where computed.contains(v) {
-            let bytes = streamed.contains(v) ? "(B < RNNC_STREAM_MIN_BATCH ? \(size(graph.type(of: v))) : 0)" : size(graph.type(of: v))
+            let bytes = conditional[v].map { "(\($0) ? \(size(graph.type(of: v))) : 0)" } ?? size(graph.type(of: v))
             pieces.append(("v\(v.index)", bytes))
             if v != inPlace { backward.append(gradient(v)) }
         }
@@ -526,13 +527,14 @@ extension CEmitter {
         }
         let work = pieces.filter { p in p.name != "shared" && !saved.contains(where: { $0.name == p.name }) }.map(\.size)
             + region.forwardScratch.map(\.size) + region.slots.map(\.size)
+            + ProjectedEmbeddings(graph: graph).all.map { "(\($0.pays) ? (size_t)\($0.floats) : 0)" }
         func sum(_ ps: [String]) -> String {
             ps.isEmpty ? "0" : ps.map { "(double)\($0)" }.joined(separator: "\n             + ")
         }
         let packed = (region.forward + region.transposed).map(\.size)
         var s = "/* Floats a training step keeps for `batch` examples of `time` steps: out[0] the activations\n"
         s += " * saved for the backward pass, out[1] its work buffers (activation gradients, a window of\n"
-        s += " * product gradients, scratch), out[2] the packed copies of the weights (forward and\n"
+        s += " * product gradients, scratch, projected embeddings' tables), out[2] the packed copies of the weights (forward and\n"
         s += " * transposed), out[3] the floats that the forward's packings and the backward's buffers\n"
         s += " * share (they take the same memory in turn): the step holds out[0] + out[1] + out[2] - out[3].\n"
         s += " * Parameters, gradients and each optimizer moment: NAME_parameter_floats. */\n"
@@ -583,11 +585,24 @@ extension CEmitter {
             }
             s += "\(indent)    rnnc_weight_gradient(\(rows), \(n), \(k), g\(r.index), \(n), \(ptr(x)), \(k), m->gw\(w.index), threads);\n"
             if bias { s += "\(indent)    rnnc_bias_gradient(\(rows), \(n), g\(r.index), \(n), m->gw\(op.operands[2].index));\n" }
+            if streamed, let t = ProjectedEmbeddings(graph: graph).table(for: r) {
+                // The table's gradient holds every step's: W's and E's gradients from its V rows.
+                s += "    } else if (\(t.pays)) {\n"
+                s += "        /* a projected embedding: \(CNames.comment(graph.name(of: w) ?? "W")) += dtable^T \(CNames.comment(t.tableName)), and \(CNames.comment(t.tableName))'s gradient += dtable W */\n"
+                s += "        rnnc_weight_gradient(\(t.vocab), \(n), \(k), \(t.buffer), \(n), m->w\(t.weights.index), \(k), m->gw\(w.index), threads);\n"
+                if needs.contains(x) {
+                    s += "        rnnc_gemm_ex(\(t.vocab), \(k), \(n), \(t.buffer), \(n), m->pkT\(w.index), NULL, m->gw\(t.weights.index), \(k), 1, threads);\n"
+                }
+            }
             if streamed { s += "    }\n" }
         case .embedding:
             let table = op.operands[0], ids = op.operands[1]
             let d = rt.width
             let steps = rt.sequence ? "T" : "1"
+            if let t = ProjectedEmbeddings(graph: graph).table(for: r) {
+                s += "    /* with a table of its projection, the projection's rule took this gradient from it */\n"
+                s += "    if (!\(t.pays))\n"
+            }
             s += "    for (int b = 0; b < B; b++) {\n"
             s += "        int len = \(rt.sequence ? "lengths ? lengths[b] : T" : "1");\n"
             s += "        for (int t = 0; t < len; t++) {\n"
@@ -655,6 +670,11 @@ extension CEmitter {
             for (_, p) in StreamedProjections(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
                 let u = p.operands[0]
                 args += [ptr(u), needs.contains(u) ? "g\(u.index)" : "NULL"]
+            }
+            for (_, t) in ProjectedEmbeddings(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
+                args += [ptr(t.ids), "\(t.pays) ? \(t.buffer) : NULL"]
+                s += "    /* the projected embedding's gradient table, summed window by window */\n"
+                s += "    if (\(t.pays)) memset(\(t.buffer), 0, (size_t)\(t.floats) * sizeof(float));\n"
             }
             args += ["bws\(i)", "hgy\(i)", "threads"]
             s += "    \(ScanBackwardEmitter(graph: graph, prefix: prefix).functionName(op))(\(args.joined(separator: ", ")));\n"
