@@ -178,6 +178,43 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// A projected embedding's rows are copied by the threads whose fused kernel reads them:
+    /// at H = 96 (two 48-column panels a gate) and 32 examples a 2-thread step is
+    /// gate-aligned, each thread copying its hidden units' columns of every gate (a build
+    /// that left those copies out gave another loss on 2 threads only). The outputs and
+    /// gradients must be the bits of 1 thread.
+    func testAProjectedEmbeddingGivesTheSameBitsOnOneAndTwoThreads() throws {
+        let text = """
+        model table_team {
+            input  ids: int[time]
+            target next: int[time]
+            emb = embedding(ids, vocab=20, dim=8)
+            h = lstm(emb, hidden=96)
+            logits = dense(h, units=20)
+            output logits
+            loss cross_entropy(logits, next)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "table_team")
+        XCTAssertTrue(try String(contentsOfFile: "\(build)/table_team.c", encoding: .utf8).contains("rnnc_table_rows_part(aligned ? 4 : 0"))
+        model.setDropout(false)
+        let (B, T) = (32, 6)
+        let ids: [Int32] = (0..<(B * T)).map { (i: Int) -> Int32 in Int32((i * 7 + i / 5) % 20) }
+        let next: [Int32] = (0..<(B * T)).map { (i: Int) -> Int32 in Int32((i * 3 + 1) % 20) }
+        var outputs: [[UInt32]] = [], gradients: [[[UInt32]]] = []
+        for threads in [1, 2] {
+            model.setThreads(threads)
+            let run = try model.run(batch: B, time: T, inputs: [.ints(ids)], lengths: nil)
+            outputs.append(run[0].values.map { (x: Float) in x.bitPattern })
+            let g = try model.gradients(batch: B, time: T, inputs: [.ints(ids)], targets: [.ints(next)], lengths: nil)
+            gradients.append(g.gradients.map { (p: [Float]) in p.map { (x: Float) in x.bitPattern } })
+        }
+        XCTAssertTrue(outputs[0] == outputs[1], "outputs on 2 threads differ from 1")
+        for (i, (a, b)) in zip(gradients[0], gradients[1]).enumerated() {
+            XCTAssertTrue(a == b, "gradient \(i) on 2 threads differs from 1")
+        }
+    }
+
     /// From RNNC_STREAM_MIN_BATCH examples the forward computes hoisted input projections
     /// step by step and the backward sums their gradients window by window (of about
     /// RNNC_WG_CHUNK rows; so are the recurrent weights' gradients). The golden cases have
