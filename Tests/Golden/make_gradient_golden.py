@@ -247,6 +247,19 @@ class EmbeddingGRU(nn.Module):  # Tests/Golden/models/grad_embedding_gru.rnn
         return {"logits": logits, "probs": torch.softmax(logits, dim=-1)}
 
 
+class EmbeddingBiGRU(nn.Module):  # Tests/Golden/models/grad_embedding_bigru.rnn
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(12, 4)
+        self.h = nn.GRU(4, 5, bidirectional=True, batch_first=True)
+        self.logits = nn.Linear(10, 5)
+
+    def forward(self, inp, lengths):
+        h, _ = run_layer(self.h, self.emb(inp["ids"].long()), lengths)
+        logits = self.logits(h)
+        return {"logits": logits, "probs": torch.softmax(logits, dim=-1)}
+
+
 class StackedLayers(nn.Module):  # Tests/Golden/models/stacked_layers.rnn
     def __init__(self):
         super().__init__()
@@ -416,6 +429,10 @@ CASE_LIST = [
          "embedding -> gru -> dense, int32 tokens, 4 x 5 rows for 10 ids (a projected "
          "embedding); cross-entropy over batch x time", 4, 5,
          [("tokens", "ids", 10, np.int32)], EmbeddingGRU),
+    case("embedding_bigru", focused("grad_embedding_bigru"),
+         "embedding -> bidirectional gru -> dense with lengths, 5 x 6 rows for 12 ids (a table "
+         "per direction); cross-entropy over the valid steps only", 5, 6,
+         [("ids", "ids", 12, np.int64)], EmbeddingBiGRU, lengths=[6, 2, 5, 6, 3]),
     case("stacked_layers", focused("stacked_layers"),
          "embedding -> lstm -> bidirectional gru -> dense, int32 tokens; cross-entropy over "
          "batch x time", 3, 7, [("tokens", "ids", 40, np.int32)], StackedLayers),

@@ -578,16 +578,19 @@ public struct CEmitter {
         case .embedding:
             let d = rt!.width
             let seq = rt!.sequence
-            if let t = ProjectedEmbeddings(graph: graph).table(for: r!) {
-                let w = t.projectionWeights
-                let bias: String
-                if case .linear(true) = t.projection.kind { bias = "m->w\(t.projection.operands[2].index)" } else { bias = "NULL" }
-                s += "    /* read only by the input projection\(t.projection.source.map { " of line \($0.line)" } ?? ""): with a batch of B x T >= \(t.vocab) rows (and\n"
-                s += "     * B >= RNNC_STREAM_MIN_BATCH) it is taken once per vocabulary row, table [\(t.vocab), \(t.width)] = \(CNames.comment(t.tableName)) W^T,\n"
-                s += "     * and the recurrence copies its rows step by step (ProjectedEmbeddings) */\n"
-                s += "    if (\(t.pays)) {\n"
-                s += "        if (!\(t.buffer) && !(\(t.buffer) = rnnc_alloc_floats(\(t.floats)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
-                s += "        rnnc_gemm(\(t.vocab), \(t.width), \(t.dim), m->w\(t.weights.index), \(t.dim), m->pk\(w.index), \(bias), \(t.buffer), \(t.width), threads);\n"
+            let tables = ProjectedEmbeddings(graph: graph).tables(of: r!)
+            if let first = tables.first {
+                let lines = tables.compactMap { $0.projection.source.map { "\($0.line)" } }
+                s += "    /* read only by input projections\(lines.isEmpty ? "" : " (line \(Set(lines).sorted().joined(separator: ", ")))"): with a batch of B x T >= \(first.vocab) rows (and\n"
+                s += "     * B >= RNNC_STREAM_MIN_BATCH) each is taken once per vocabulary row, table [\(first.vocab), N] = \(CNames.comment(first.tableName)) W^T,\n"
+                s += "     * and its recurrence copies the table's rows step by step (ProjectedEmbeddings) */\n"
+                s += "    if (\(first.pays)) {\n"
+                for t in tables {
+                    let bias: String
+                    if case .linear(true) = t.projection.kind { bias = "m->w\(t.projection.operands[2].index)" } else { bias = "NULL" }
+                    s += "        if (!\(t.buffer) && !(\(t.buffer) = rnnc_alloc_floats(\(t.floats)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
+                    s += "        rnnc_gemm(\(t.vocab), \(t.width), \(t.dim), m->w\(t.weights.index), \(t.dim), m->pk\(t.projectionWeights.index), \(bias), \(t.buffer), \(t.width), threads);\n"
+                }
                 s += "    } else\n    "
             }
             s += "    rnnc_embedding(B, \(seq ? "T" : "1"), \(d), m->w\(op.operands[0].index), \(ptr(op.operands[1])), \(seq ? "lengths" : "NULL"), \(ptr(r!)), threads);\n"

@@ -42,29 +42,44 @@ struct ProjectedEmbeddings {
         var ids: ValueID { embedding.operands[1] }
         var projectionWeights: ValueID { projection.operands[1] }
         /// The model's buffer holding the table in a forward pass, its gradient in a backward.
-        var buffer: String { "m->tab\(embedding.results[0].index)" }
+        var buffer: String { "m->tab\(projection.results[0].index)" }
         /// Whether this call computes the table: a C condition on B and T.
         var pays: String { "rnnc_table_pays(B, T, \(vocab))" }
         var floats: Int { vocab * width }
     }
 
-    /// Every projected embedding of the graph.
+    /// Every projected embedding of the graph: one table per projection. An embedding read
+    /// by the projections of both directions of a bidirectional layer has two.
     var all: [Table] {
         let defs = graph.definingOps()
         let streams = StreamedProjections(graph: graph)
-        var out: [Table] = []
+        var candidates: [Table] = []
         for scan in graph.ops {
             guard case .scan = scan.kind else { continue }
             for (k, p) in streams.of(scan).sorted(by: { $0.key < $1.key }) {
                 guard let e = defs[p.operands[0]], e.kind == .embedding,
                       let table = defs[e.operands[0]], case .param(let name) = table.kind else { continue }
                 let et = graph.type(of: e.operands[0]), n = graph.type(of: p.operands[1]).dims[0]
-                guard et.dims.count == 2, et.dims[0] * n <= Self.maxFloats, readers(e.results[0]) == 1 else { continue }
-                out.append(Table(embedding: e, projection: p, scan: scan, operand: k, tableName: name,
-                                 vocab: et.dims[0], dim: et.dims[1], width: n))
+                guard et.dims.count == 2 else { continue }
+                candidates.append(Table(embedding: e, projection: p, scan: scan, operand: k, tableName: name,
+                                        vocab: et.dims[0], dim: et.dims[1], width: n))
             }
         }
-        return out
+        // An embedding's rows go only where every reader takes them from a table.
+        return candidates.filter { t in
+            let group = candidates.filter { $0.embedding.results[0] == t.embedding.results[0] }
+            return readers(t.embedding.results[0]) == group.count && group.reduce(0) { $0 + $1.floats } <= Self.maxFloats
+        }
+    }
+
+    /// The tables of an embedding's result (empty when its rows are needed).
+    func tables(of embedding: ValueID) -> [Table] {
+        all.filter { $0.embedding.results[0] == embedding }
+    }
+
+    /// The table of a projection's result.
+    func table(projecting value: ValueID) -> Table? {
+        all.first { $0.projection.results[0] == value }
     }
 
     /// Buffers that exist only in some calls, with the C condition of those calls: a
@@ -73,7 +88,7 @@ struct ProjectedEmbeddings {
     var conditionalValues: [ValueID: String] {
         var out: [ValueID: String] = [:]
         for r in StreamedProjections(graph: graph).results { out[r] = "B < RNNC_STREAM_MIN_BATCH" }
-        for t in all { out[t.embedding.results[0]] = "!\(t.pays)" }
+        for t in all { out[t.embedding.results[0]] = "!\(t.pays)" }  // the same V for all of an embedding's
         return out
     }
 
@@ -82,13 +97,8 @@ struct ProjectedEmbeddings {
         Dictionary(uniqueKeysWithValues: all.filter { $0.scan.results[0] == scan.results[0] }.map { ($0.operand, $0) })
     }
 
-    /// The projected embedding an embedding's or a projection's result belongs to.
-    func table(for value: ValueID) -> Table? {
-        all.first { $0.embedding.results[0] == value || $0.projection.results[0] == value }
-    }
-
     private func readers(_ v: ValueID) -> Int {
-        if graph.outputs.contains(where: { $0.1 == v }) || graph.keepAlive.contains(v) { return 2 }
+        if graph.outputs.contains(where: { $0.1 == v }) || graph.keepAlive.contains(v) { return Int.max }
         return graph.allOps().reduce(0) { $0 + $1.operands.filter { $0 == v }.count }
     }
 }

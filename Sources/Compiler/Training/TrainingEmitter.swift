@@ -585,7 +585,7 @@ extension CEmitter {
             }
             s += "\(indent)    rnnc_weight_gradient(\(rows), \(n), \(k), g\(r.index), \(n), \(ptr(x)), \(k), m->gw\(w.index), threads);\n"
             if bias { s += "\(indent)    rnnc_bias_gradient(\(rows), \(n), g\(r.index), \(n), m->gw\(op.operands[2].index));\n" }
-            if streamed, let t = ProjectedEmbeddings(graph: graph).table(for: r) {
+            if streamed, let t = ProjectedEmbeddings(graph: graph).table(projecting: r) {
                 // The table's gradient holds every step's: W's and E's gradients from its V rows.
                 s += "    } else if (\(t.pays)) {\n"
                 s += "        /* a projected embedding: \(CNames.comment(graph.name(of: w) ?? "W")) += dtable^T \(CNames.comment(t.tableName)), and \(CNames.comment(t.tableName))'s gradient += dtable W */\n"
@@ -599,8 +599,8 @@ extension CEmitter {
             let table = op.operands[0], ids = op.operands[1]
             let d = rt.width
             let steps = rt.sequence ? "T" : "1"
-            if let t = ProjectedEmbeddings(graph: graph).table(for: r) {
-                s += "    /* with a table of its projection, the projection's rule took this gradient from it */\n"
+            if let t = ProjectedEmbeddings(graph: graph).tables(of: r).first {
+                s += "    /* with tables of its projections, their rules took this gradient from them */\n"
                 s += "    if (!\(t.pays))\n"
             }
             s += "    for (int b = 0; b < B; b++) {\n"

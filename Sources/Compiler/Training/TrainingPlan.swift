@@ -58,7 +58,7 @@ public struct TrainingPlan {
             if StreamedProjections(graph: graph).results.contains(r) {
                 return "\(d(w)) += \(d(r))^T \(x)\(bias ? ", \(d(op.operands[2])) += column sums of \(d(r))" : "")\(needs.contains(x) ? ", \(d(x)) += \(d(r)) \(w)" : "")"
                     + "  # from 4 examples on, inside the recurrence's backward: by window and by step"
-                    + (ProjectedEmbeddings(graph: graph).table(for: r).map {
+                    + (ProjectedEmbeddings(graph: graph).table(projecting: r).map {
                         "; from B x T >= \($0.vocab) rows on, through the projected embedding's table: d\(r) summed by id into [\($0.vocab), \($0.width)] rows, then \(d(w)) and \(d($0.weights)) from those"
                     } ?? "")
             }
@@ -68,7 +68,7 @@ public struct TrainingPlan {
             return parts.joined(separator: "; ")
         case .embedding:
             return "\(d(op.operands[0]))[ids \(op.operands[1])] += \(d(r))  # rows of valid steps"
-                + (ProjectedEmbeddings(graph: graph).table(for: r) != nil ? "; with the projection's table, done by its rule" : "")
+                + (ProjectedEmbeddings(graph: graph).tables(of: r).isEmpty ? "" : "; with its projections' tables, done by their rules")
         case .concat:
             return "\(d(op.operands[0])), \(d(op.operands[1])) += split of \(d(r))"
         case .softmax:
