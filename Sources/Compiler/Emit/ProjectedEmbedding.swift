@@ -88,7 +88,8 @@ struct ProjectedEmbeddings {
     var conditionalValues: [ValueID: String] {
         var out: [ValueID: String] = [:]
         for r in StreamedProjections(graph: graph).results { out[r] = "B < RNNC_STREAM_MIN_BATCH" }
-        for t in all { out[t.embedding.results[0]] = "!\(t.pays)" }  // the same V for all of an embedding's
+        // An embedding's tables share its vocabulary, so one condition covers them all.
+        for t in all { out[t.embedding.results[0]] = "!\(t.pays)" }
         return out
     }
 
