@@ -180,7 +180,7 @@ public struct CEmitter {
         for op in plumbing { s += "    float *gw\(op.results[0].index);\n" }
         for w in packedWeights { s += "    float *pkT\(w.index);\n" }
         for t in ProjectedEmbeddings(graph: graph).all {
-            s += "    float *\(t.buffer.dropFirst(3));\(pad(String(t.buffer.dropFirst(3)), 18))/* a projected embedding's table [\(t.vocab), \(t.width)], or its gradient in a backward pass */\n"
+            s += "    float *\(t.field);\(pad(t.field, 18))/* a projected embedding's table [\(t.vocab), \(t.width)], or its gradient in a backward pass */\n"
         }
         s += "    float *train_arena;\n"
         s += "    size_t train_floats;\n"
@@ -585,9 +585,9 @@ public struct CEmitter {
                 s += "     * B >= RNNC_STREAM_MIN_BATCH) each is taken once per vocabulary row, table [\(first.vocab), N] = \(CNames.comment(first.tableName)) W^T,\n"
                 s += "     * and its recurrence copies the table's rows step by step (ProjectedEmbeddings) */\n"
                 s += "    if (\(first.pays)) {\n"
+                let scans = ScanEmitter(graph: graph, prefix: prefix)
                 for t in tables {
-                    let bias: String
-                    if case .linear(true) = t.projection.kind { bias = "m->w\(t.projection.operands[2].index)" } else { bias = "NULL" }
+                    let bias = scans.projectionBias(t.projection)
                     s += "        if (!\(t.buffer) && !(\(t.buffer) = rnnc_alloc_floats(\(t.floats)))) { rnnc_fail(\"out of memory\"); return -1; }\n"
                     s += "        rnnc_gemm(\(t.vocab), \(t.width), \(t.dim), m->w\(t.weights.index), \(t.dim), m->pk\(t.projectionWeights.index), \(bias), \(t.buffer), \(t.width), threads);\n"
                 }

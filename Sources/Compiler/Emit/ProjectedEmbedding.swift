@@ -41,8 +41,10 @@ struct ProjectedEmbeddings {
         var weights: ValueID { embedding.operands[0] }
         var ids: ValueID { embedding.operands[1] }
         var projectionWeights: ValueID { projection.operands[1] }
-        /// The model's buffer holding the table in a forward pass, its gradient in a backward.
-        var buffer: String { "m->tab\(projection.results[0].index)" }
+        /// The model's buffer holding the table in a forward pass, its gradient in a backward:
+        /// its field in the model struct, and the field as the generated code reads it.
+        var field: String { "tab\(projection.results[0].index)" }
+        var buffer: String { "m->\(field)" }
         /// Whether this call computes the table: a C condition on B and T.
         var pays: String { "rnnc_table_pays(B, T, \(vocab))" }
         var floats: Int { vocab * width }

@@ -472,8 +472,8 @@ struct ScanEmitter {
         }
     }
 
-    /// The bias argument of a hoisted projection's product.
-    private func projectionBias(_ p: Op) -> String {
+    /// The bias argument of a hoisted projection's product: its bias, or NULL.
+    func projectionBias(_ p: Op) -> String {
         if case .linear(true) = p.kind { return "m->w\(p.operands[2].index)" }
         return "NULL"
     }
