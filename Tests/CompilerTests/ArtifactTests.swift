@@ -36,13 +36,13 @@ final class ArtifactTests: XCTestCase {
         let gateGRU = try String(contentsOfFile: TestSupport.path("models/gate_gru.rnn"), encoding: .utf8)
         let cell = String(gateGRU[gateGRU.range(of: "cell gate_gru(")!.lowerBound...])
         let cellText = String(cell[..<cell.range(of: "\n}")!.upperBound]) + "\n\n"
-        let aligned = [("lstm", source("lstm(x, hidden=32)"), "aligned ? 4 : 0"), ("gru", source("gru(x, hidden=32)"), "aligned ? 3 : 0"),
-                       ("rnn", source("rnn(x, hidden=32)"), "aligned ? 1 : 0"),
-                       ("gate_gru", source("gate_gru(x, H=32)", head: cellText), "aligned ? 3 : 0")]
+        let aligned = [("lstm", source("lstm(x, hidden=32)"), 4), ("gru", source("gru(x, hidden=32)"), 3),
+                       ("rnn", source("rnn(x, hidden=32)"), 1),
+                       ("gate_gru", source("gate_gru(x, H=32)", head: cellText), 3)]
         for (name, text, gates) in aligned {
             let (c, _) = try Compilation(path: "\(name).rnn", text: text).emitC()
-            XCTAssertTrue(c.contains("rnnc_gates_aligned(B, 32, nth,"), name)
-            XCTAssertTrue(c.contains("rnnc_gemm_gates_part(step, \(gates), B,"), name)
+            XCTAssertTrue(c.contains("rnnc_gates_aligned(B, 32, \(gates), nth,"), name)
+            XCTAssertTrue(c.contains("rnnc_gemm_gates_part(step, aligned ? \(gates) : 0, B,"), name)
             XCTAssertTrue(c.contains("if (aligned) rnnc_split_gate_cols(B, 32,"), name)
         }
         // Two products a step: the second reads the first's fused result, across threads.

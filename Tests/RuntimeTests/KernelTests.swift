@@ -35,12 +35,14 @@ final class KernelTests: XCTestCase {
     /// or by (panel, row tile) pairs when whole panels leave threads idle. Every team size
     /// must give the bits of one thread, with and without bias and accumulation; the shapes
     /// take both splits (and, for 100 and 200 rows, the split by rows); 24 x 2048 x 256 has
-    /// 2 MB of weights and enough rows for its tiles to prefetch the next panel.
+    /// 2 MB of weights and enough rows for its tiles to prefetch the next panel; 64 rows of
+    /// 9 whole panels split 5 and 4 on 2 threads, which the pairs balance (rnnc_splits_row_tiles).
     func testThreadSharesOfAProductGiveTheBitsOfOneThreadForAnyTeamSize() {
         var tileSplits = 0
         XCTAssertEqual(rnnc_prefetch_panels(24, 2048, 256), 1)
+        let nine = 9 * Int(RNNC_NR)
         for (m, n, k) in [(1, 100, 9), (9, 50, 7), (12, 256, 64), (17, 1024, 33), (64, 1056, 20), (100, 70, 5), (200, 48, 3),
-                          (24, 2048, 256)] {
+                          (24, 2048, 256), (64, nine, 20)] {
             let a = values(m * k, seed: 7), w = values(n * k, seed: 8), bias = values(n, seed: 9)
             var packed = [Float](repeating: 0, count: rnnc_packed_size(Int32(n), Int32(k)))
             rnnc_pack_weights(w, Int32(n), Int32(k), &packed)
@@ -57,13 +59,45 @@ final class KernelTests: XCTestCase {
                 let one = product(team: 1)
                 for team in Int32(2)...17 {
                     let panels = (Int32(n) + RNNC_NR - 1) / RNNC_NR
-                    if m > Int(RNNC_MR), m <= 16 * Int(RNNC_MR), rnnc_panels_unbalanced(panels, team) != 0 { tileSplits += 1 }
+                    let tiles = rnnc_row_tiles(Int32(m))
+                    if rnnc_splits_panels(Int32(m)) != 0, rnnc_splits_row_tiles(panels, tiles, Int32(k), team) != 0 { tileSplits += 1 }
                     let differing = zip(product(team: team), one).filter { $0.bitPattern != $1.bitPattern }.count
                     XCTAssertEqual(differing, 0, "\(m)x\(n)x\(k), accumulate \(accumulate), \(team) threads")
                 }
             }
         }
         XCTAssertGreaterThan(tileSplits, 20, "the shapes must take the split by (panel, row tile)")
+    }
+
+    /// When a step runs gate-aligned (rnnc_gates_aligned): blocks of whole panels (at batch 1
+    /// also of whole vectors) balanced between the threads; from 4 rows, no more panels for
+    /// the busiest thread than whole panels give it.
+    func testGateAlignedStepsNeedBalancedThreadsFromFourRows() {
+        let nr = Int(RNNC_NR), small = 1000
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(4 * nr), 4, 2, small), 1, "2 and 2 panels a gate")
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(5 * nr), 4, 2, small), 0, "3 and 2 a gate: 12 against 10 panels")
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(5 * nr), 1, 2, small), 1, "one gate: 3 and 2 either way")
+        XCTAssertEqual(rnnc_gates_aligned(2, Int32(5 * nr), 4, 2, small), 1, "below 4 rows the barrier saved weighs more")
+        XCTAssertEqual(rnnc_gates_aligned(1, Int32(5 * nr), 4, 2, small), 1, "batch 1")
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(3 * nr), 4, 2, small), 0, "2 and 1 a gate: 33% above the mean")
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(4 * nr), 4, 1, small), 0, "one thread")
+        XCTAssertEqual(rnnc_gates_aligned(32, Int32(4 * nr + 1), 4, 2, small), 0, "blocks not made of whole panels")
+    }
+
+    /// Which products split their (panel, row tile) pairs rather than whole panels: always
+    /// at 25% above the mean; below it only for a gain of 1/16 of the busiest thread's tiles
+    /// whose panels fit its L2; never with one row tile or one thread.
+    func testTheSplitByRowTilesIsTakenWhereItBalancesTheThreads() {
+        XCTAssertEqual(rnnc_splits_row_tiles(3, 2, 1 << 16, 2), 1, "2 panels against 1.5: 33% above the mean")
+        XCTAssertEqual(rnnc_splits_row_tiles(9, 1, 20, 2), 0, "one row tile: nothing to share")
+        XCTAssertEqual(rnnc_splits_row_tiles(9, 8, 20, 1), 0, "one thread")
+        XCTAssertEqual(rnnc_splits_row_tiles(22, 4, 256, 2), 0, "even panels: balanced already")
+        XCTAssertEqual(rnnc_splits_row_tiles(43, 8, 512, 2), 0, "22 panels against 21.5: too little to gain")
+        XCTAssertEqual(rnnc_splits_row_tiles(86, 8, 1 << 14, 16), 0, "12% above the mean, but the panels exceed any L2")
+        if rnnc_l2_bytes() > 0 {
+            XCTAssertEqual(rnnc_splits_row_tiles(9, 8, 100, 2), 1, "5 panels against 4.5, small panels")
+            XCTAssertEqual(rnnc_splits_row_tiles(11, 4, 128, 2), 1, "6 panels against 5.5, small panels")
+        }
     }
 
     /// The row tiles of a product cover its rows in order, none larger than RNNC_MR; only

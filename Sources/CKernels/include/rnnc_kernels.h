@@ -605,6 +605,24 @@ static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N,
 #define RNNC_STREAM_MIN_BATCH 4
 #endif
 
+/* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
+ * it does not say. Read once; the threads of a time loop's team may ask at the same time
+ * (rnnc_gates_aligned), hence the atomic load and store of the one value they all find. */
+static inline long rnnc_l2_bytes(void) {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    static long bytes = -1;
+    long known = __atomic_load_n(&bytes, __ATOMIC_RELAXED);
+    if (known < 0) {
+        long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        known = b > 0 ? b : 0;
+        __atomic_store_n(&bytes, known, __ATOMIC_RELAXED);
+    }
+    return known;
+#else
+    return 0;
+#endif
+}
+
 /* Whether splitting whole panels leaves threads idle for long: the busiest thread gets
  * ceil(panels / nth) panels, 25% or more above the mean. At 16 threads a 1024-wide
  * product has 22 panels of 48 columns: 6 threads get 2, 10 get 1. Splitting its row tiles
@@ -615,6 +633,28 @@ static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N,
 static inline int rnnc_panels_unbalanced(int panels, int nth) {
     int most = (panels + nth - 1) / nth;
     return 4 * most * nth >= 5 * panels;
+}
+
+/* Whether a panel-split product of `tiles` row tiles splits its (panel, row tile) pairs
+ * instead of whole panels (rnnc_gemm_part_tiles). Always when whole panels leave the
+ * busiest thread 25% above the mean (rnnc_panels_unbalanced). Below that, when the pairs
+ * give the busiest thread at least 1/16 fewer tiles and the panels it then touches (one
+ * more than whole panels at most) fit its core's L2: a panel shared by two threads is
+ * then read from each one's L2, as a tile reads it anyway (a panel of K rows is larger
+ * than L1), so the balance is a pure gain. Odd panel counts on 2 threads are the usual
+ * case: an LSTM at H = 100 (9 panels of 48 columns) split 5 and 4 took 1.10x as long
+ * (T = 25, B = 64, I = 300: inference 0.906, bench/pair.c), at H = 128 (11 panels,
+ * B = 32) 1.05x. Where the panels exceed the L2 (the LSTM at shape E on 16 threads: 7
+ * panels of 196 KB) the 25% rule alone holds, as measured there.
+ * Not inlined: code added to rnnc_gemm_part_ordered changes the tile's registers. */
+static inline __attribute__((noinline)) int rnnc_splits_row_tiles(int panels, int tiles, int K, int nth) {
+    if (tiles < 2 || nth < 2) return 0;
+    if (rnnc_panels_unbalanced(panels, nth)) return 1;
+    int most = (panels + nth - 1) / nth;
+    long whole = (long)most * tiles, pairs = ((long)panels * tiles + nth - 1) / nth;
+    long l2 = rnnc_l2_bytes();
+    size_t touched = (size_t)(most + 1) * (size_t)K * RNNC_NR * sizeof(float);
+    return 16 * pairs <= 15 * whole && l2 > 0 && touched <= (size_t)l2;
 }
 
 /* Whether an M-row product's threads split its panels (a recurrent step's few rows, each
@@ -656,7 +696,7 @@ static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *rest
     int lo, hi;
     if (rnnc_splits_panels(M)) {
         int tiles = rnnc_row_tiles(M);
-        if (tiles > 1 && rnnc_panels_unbalanced(panels, nth)) {
+        if (rnnc_splits_row_tiles(panels, tiles, K, nth)) {
             rnnc_gemm_part_tiles(M, N, K, A, lda, packed, bias, C, ldc, accumulate, tid, nth);
             return;
         }
@@ -699,23 +739,6 @@ static inline void rnnc_gemm_step_part(int step, int M, int N, int K, const floa
     rnnc_gemm_part_ordered(M, N, K, A, lda, packed, bias, C, ldc, accumulate, step & 1, tid, nth);
 }
 
-/* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
- * it does not say. Read once; the threads of a time loop's team may ask at the same time
- * (rnnc_gates_aligned), hence the atomic load and store of the one value they all find. */
-static inline long rnnc_l2_bytes(void) {
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-    static long bytes = -1;
-    long known = __atomic_load_n(&bytes, __ATOMIC_RELAXED);
-    if (known < 0) {
-        long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        known = b > 0 ? b : 0;
-        __atomic_store_n(&bytes, known, __ATOMIC_RELAXED);
-    }
-    return known;
-#else
-    return 0;
-#endif
-}
 
 /* The columns a gate-aligned split hands out whole, for blocks `width` wide: whole panels
  * where the blocks are made of them; at batch 1 (M = 1) whole vectors where they are not,
@@ -752,14 +775,28 @@ static inline int rnnc_gate_unit(int M, int width) {
  * on Zen 3 (512 KB of L2), 2 threads, as the time against whole panels: LSTM and GRU at
  * H = 256 (512 and 384 KB a thread) 0.98 at B = 32, 0.99 and 0.97 at batch 1; the LSTM at
  * shape D (H = 512, B = 16; 2 MB a thread, from L3) 1.01 to 1.03, likely because four
- * streams of weights a thread reads at once are prefetched worse than one. */
-static inline int rnnc_gates_aligned(int M, int width, int nth, size_t recurrent_floats) {
+ * streams of weights a thread reads at once are prefetched worse than one.
+ *
+ * From 4 rows the busiest thread must also carry no more panels than under whole panels
+ * (`gates` blocks of per_gate panels: ceil(per_gate / nth) x gates against
+ * ceil(gates x per_gate / nth)). An odd per_gate on 2 threads leaves one thread a panel of
+ * every gate more than the other, and the barrier saved does not pay for that: LSTM,
+ * 2 threads, aligned with 3 and 2 panels a gate (H = 240) against whole panels (10 and
+ * 10, or balanced row tiles: rnnc_splits_row_tiles), bench/pair.c, whole / aligned:
+ * inference 0.89 at B = 4, 0.88 at B = 8, 0.81 at B = 32, training 0.94 at B = 32; H = 336
+ * (4 and 3) 0.90 at B = 4 and 8, 0.87 at B = 32. Below 4 rows a step is short and the
+ * barrier weighs more: at B = 2 (H = 240) 1.00, at batch 1 1.12 to 1.15 (H = 240) and 0.91
+ * (H = 336), so the old rule stays there. */
+static inline int rnnc_gates_aligned(int M, int width, int gates, int nth, size_t recurrent_floats) {
     int unit = rnnc_gate_unit(M, width);
-    if (nth < 2 || !rnnc_splits_panels(M) || unit == 0) return 0;
+    if (nth < 2 || !rnnc_splits_panels(M) || unit == 0 || gates < 1) return 0;
     long l2 = rnnc_l2_bytes();
     if (l2 > 0 && recurrent_floats * sizeof(float) / (size_t)nth > (size_t)l2) return 0;
     int per_gate = width / unit;
-    return per_gate >= nth && !rnnc_panels_unbalanced(per_gate, nth);
+    if (per_gate < nth || rnnc_panels_unbalanced(per_gate, nth)) return 0;
+    if (M < 4) return 1;
+    int most = (per_gate + nth - 1) / nth;
+    return most * gates <= (gates * per_gate + nth - 1) / nth;
 }
 
 /* Thread tid's panels of an N-column product split into `gates` aligned blocks: panels

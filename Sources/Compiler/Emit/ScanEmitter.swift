@@ -295,7 +295,7 @@ struct ScanEmitter {
         if let aligned {
             s += "        /* gate-aligned: each thread the same hidden units of every gate, and no barrier between\n"
             s += "         * the product and the fused kernel (rnnc_gates_aligned; 0: whole panels and the barrier) */\n"
-            s += "        const int aligned = rnnc_gates_aligned(B, \(aligned.width), nth, \(aligned.recurrentFloats));\n"
+            s += "        const int aligned = rnnc_gates_aligned(B, \(aligned.width), \(aligned.productGates), nth, \(aligned.recurrentFloats));\n"
         }
         /// The `gates` argument of a product's call: its blocks when the split is aligned.
         func gates(_ n: Int?) -> String { n.map { "aligned ? \($0) : 0" } ?? "0" }
