@@ -58,9 +58,9 @@ SGEMM reference: at each thread count numpy's float32 1024x1024x1024 matmul is t
 own subprocess (OPENBLAS_NUM_THREADS = n), --rounds times, at the start of the run; rnnc's
 GFLOP/s is reported as a percent of it.
 
-FLOPs: forward = sum over layers of 2*T*B*G*H*(I_l + H), G = 4 lstm, 3 gru and gate_gru,
-1 rnn, I_l = I for the first layer and H after; a training step counts 3x forward (as
-`rnnc bench` does).
+FLOPs: forward = D * sum over layers of 2*T*B*G*H*(I_l + H), G = 4 lstm, 3 gru and gate_gru,
+1 rnn, D = 2 directions with --bidirectional (else 1), I_l = I for the first layer and D*H
+after; a training step counts 3x forward (as `rnnc bench` does).
 
 Ratio = peer ms / rnnc ms against the faster peer (above 1: rnnc is faster); the peer is
 named. For gate_gru the plain-loop column gives the loop's ms and, in parentheses, its ratio.
@@ -76,7 +76,7 @@ The full run (the first command) makes about 800 worker processes and takes roug
 hours on the project's 2-core machine, most of it in shape E and in training; --shapes A B C D
 leaves E out (about 25 minutes), --rounds 1 divides the time by about three.
 
-Options: --shapes (letters A-E or T,B,I,H[,L]), --cells, --threads, --modes infer train,
+Options: --shapes (letters A-E or T,B,I,H[,L]), --bidirectional (rnn, lstm, gru only), --cells, --threads, --modes infer train,
 --rounds, --reps (timed calls per inference measurement, default 30), --train-reps (default
 10), --min-reps, --max-seconds, --warmup, --seed, --tolerance, --json FILE (appends one JSON
 line per row), --rnnc PATH (skip the build) or --no-build (.build/release/rnnc as it is),
@@ -114,9 +114,10 @@ SGEMM_N = 1024
 PEER_NAMES = {"torch": "PyTorch", "ort": "ORT", "loop": "plain loop"}
 
 
-def fwd_flops(cell, T, B, I, H, L):
+def fwd_flops(cell, T, B, I, H, L, D=1):
+    """D directions (2: bidirectional, whose upper layers read both directions' outputs)."""
     g = GATES[cell]
-    return sum(2 * T * B * g * H * ((I if l == 0 else H) + H) for l in range(L))
+    return D * sum(2 * T * B * g * H * ((I if l == 0 else D * H) + H) for l in range(L))
 
 
 def time_calls(fn, reps, warmup=2, warmup_s=0.3, min_reps=5, max_s=None):
@@ -152,29 +153,29 @@ def gate_gru_cell_source():
     return m.group(0)
 
 
-def model_source(name, cell, I, H, L, train):
-    layers = f", layers={L}" if L > 1 else ""
+def model_source(name, cell, I, H, L, train, D=1):
+    layers = (f", layers={L}" if L > 1 else "") + (", bidirectional=true" if D == 2 else "")
     if cell == "gate_gru":
         head, call = gate_gru_cell_source() + "\n\n", f"gate_gru(x, H={H}{layers})"
     else:
         head, call = "", f"{cell}(x, hidden={H}{layers})"
     lines = [f"model {name} {{", f"    input  x: float[time, {I}]"]
     if train:
-        lines.append(f"    target y: float[time, {H}]")
+        lines.append(f"    target y: float[time, {D * H}]")
     lines += [f"    h = {call}", "    output h"]
     if train:
         lines.append("    loss mse(h, y)")
     return head + "\n".join(lines) + "\n}\n"
 
 
-def torch_module(cell, I, H, L, seed):
+def torch_module(cell, I, H, L, seed, D=1):
     """The fused PyTorch module; gate_gru's is nn.GRU (same function, same weights)."""
     import torch
     import torch.nn as nn
 
     torch.manual_seed(seed)
     cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, "gate_gru": nn.GRU}[cell]
-    return cls(I, H, num_layers=L, batch_first=True)
+    return cls(I, H, num_layers=L, batch_first=True, bidirectional=D == 2)
 
 
 def make_loop_module(gru):
@@ -265,17 +266,17 @@ def compile_model(rnnc, d, name, source, env):
     return out, params
 
 
-def prepare(rnnc, mode, label, shape, cell, workdir, seed, env):
+def prepare(rnnc, mode, label, shape, cell, workdir, seed, env, D=1):
     """Compiles the model, writes weights, x (and y), and the ONNX export. Returns a config dict."""
     import numpy as np
 
     T, B, I, H, L = shape
     train = mode == "train"
     name = f"cmp_{cell}"
-    d = os.path.join(workdir, f"{mode}_{cell}_T{T}_B{B}_I{I}_H{H}_L{L}")
+    d = os.path.join(workdir, f"{mode}_{cell}_T{T}_B{B}_I{I}_H{H}_L{L}_D{D}")
     os.makedirs(d, exist_ok=True)
-    out, params = compile_model(rnnc, d, name, model_source(name, cell, I, H, L, train), env)
-    mod = torch_module(cell, I, H, L, seed)
+    out, params = compile_model(rnnc, d, name, model_source(name, cell, I, H, L, train, D), env)
+    mod = torch_module(cell, I, H, L, seed, D)
     sd = rnnc_state_dict(cell, mod)
     got = {k: list(v.shape) for k, v in sd.items()}
     if got != params:
@@ -286,8 +287,8 @@ def prepare(rnnc, mode, label, shape, cell, workdir, seed, env):
     x = rng.standard_normal((B, T, I), dtype=np.float32)
     np.save(os.path.join(d, "x.npy"), x)
     if train:
-        np.save(os.path.join(d, "y.npy"), rng.standard_normal((B, T, H), dtype=np.float32))
-    cfg = {"mode": mode, "label": label, "cell": cell, "T": T, "B": B, "I": I, "H": H, "L": L,
+        np.save(os.path.join(d, "y.npy"), rng.standard_normal((B, T, D * H), dtype=np.float32))
+    cfg = {"mode": mode, "label": label, "cell": cell, "T": T, "B": B, "I": I, "H": H, "L": L, "D": D,
            "seed": seed, "dir": d, "name": name, "compiled": out,
            "lib": os.path.join(out, f"lib{name}.so"), "weights": weights}
     if not train:
@@ -409,7 +410,7 @@ def worker(spec):
         import torch.nn.functional as F
 
         torch.set_num_threads(n)
-        mod = torch_module(cfg["cell"], cfg["I"], cfg["H"], cfg["L"], cfg["seed"])
+        mod = torch_module(cfg["cell"], cfg["I"], cfg["H"], cfg["L"], cfg["seed"], cfg["D"])
         if lib == "loop":
             mod = make_loop_module(mod)
         call = (lambda t: mod(t)) if lib == "loop" else (lambda t: mod(t)[0])
@@ -519,8 +520,8 @@ def compare(cfg, threads, args, sgemm, env):
             mins[lib].append(r.get("min_s", min(r["times"])))
             results[lib] = r
 
-    flops = fwd_flops(cfg["cell"], cfg["T"], cfg["B"], cfg["I"], cfg["H"], cfg["L"]) * (3 if mode == "train" else 1)
-    row = {k: cfg[k] for k in ("mode", "label", "cell", "T", "B", "I", "H", "L")}
+    flops = fwd_flops(cfg["cell"], cfg["T"], cfg["B"], cfg["I"], cfg["H"], cfg["L"], cfg["D"]) * (3 if mode == "train" else 1)
+    row = {k: cfg[k] for k in ("mode", "label", "cell", "T", "B", "I", "H", "L", "D")}
     row.update(threads=threads, flops=flops, rounds=args.rounds, reps=reps, peers=libs[1:])
     for lib in libs:
         m = statistics.median(med[lib])
@@ -563,7 +564,8 @@ def ms(v):
 
 
 def shape_text(row):
-    dims = f"{row['T']},{row['B']},{row['I']},{row['H']}" + (f",L{row['L']}" if row["L"] > 1 else "")
+    dims = f"{row['T']},{row['B']},{row['I']},{row['H']}" + (f",L{row['L']}" if row["L"] > 1 else "") + \
+        (" bidirectional" if row.get("D", 1) == 2 else "")
     return f"{row['label']} {dims}" if row["label"] else dims
 
 
@@ -627,6 +629,8 @@ def main():
                     help="stop timing a measurement after this long once --min-reps calls are in")
     ap.add_argument("--warmup", type=int, default=2, help="warm-up calls (and at least 0.3 s)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bidirectional", action="store_true",
+                    help="bidirectional layers (rnn, lstm, gru): both directions, outputs concatenated")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="flag rows whose outputs differ by more")
     ap.add_argument("--json", metavar="FILE", help="append one JSON line per row")
     ap.add_argument("--rnnc", help="rnnc binary to use (skips the build)")
@@ -641,6 +645,8 @@ def main():
         return worker(json.loads(args.worker))
     if min(args.threads) < 1 or args.rounds < 1 or args.reps < 1 or args.train_reps < 1 or args.min_reps < 1:
         ap.error("--threads, --rounds, --reps, --train-reps and --min-reps must be at least 1")
+    if args.bidirectional and "gate_gru" in args.cells:
+        ap.error("--bidirectional: gate_gru's weights have no reverse names here; use --cells rnn lstm gru")
     if args.rnnc:
         args.rnnc_path = os.path.abspath(args.rnnc)
     elif args.no_build:
@@ -671,7 +677,8 @@ def main():
         for mode in args.modes:
             for label, shape in args.shapes:
                 for cell in args.cells:
-                    cfg = prepare(args.rnnc_path, mode, label, shape, cell, workdir, args.seed, env)
+                    cfg = prepare(args.rnnc_path, mode, label, shape, cell, workdir, args.seed, env,
+                                  2 if args.bidirectional else 1)
                     for n in args.threads:
                         row = compare(cfg, n, args, sgemm, env)
                         row.update(ts=time.strftime("%Y-%m-%dT%H:%M:%S"), versions=v,

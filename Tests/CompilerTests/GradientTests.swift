@@ -222,6 +222,46 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// The two directions of a bidirectional layer run side by side on 2 threads from 2
+    /// examples (`ConcurrentRecurrences`, `rnnc_branches`), each on one thread, and one after
+    /// the other otherwise: outputs and gradients must be the same bits on 1, 2 and 3
+    /// threads, with lengths, for 2 examples (each direction computing its projection
+    /// before its loop) and 6 (step by step), through two stacked bidirectional layers.
+    func testDirectionsSideBySideGiveTheBitsOfOneThread() throws {
+        let text = """
+        model both_ways {
+            input  x: float[time, 12]
+            target y: float[time, 3]
+            a = gru(x, hidden=16, bidirectional=true)
+            b = lstm(a, hidden=20, bidirectional=true)
+            y_hat = dense(b, units=3)
+            output y_hat
+            loss mse(y_hat, y)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "both_ways")
+        let c = try String(contentsOfFile: "\(build)/both_ways.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 4,
+                       "two pairs of directions, in inference and in the training forward")
+        for (B, T) in [(2, 7), (6, 5)] {
+            let x = (0..<(B * T * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50 - 1 }
+            let y = (0..<(B * T * 3)).map { (i: Int) -> Float in Float((i * 11) % 13) / 6 - 1 }
+            let lengths = (0..<B).map { Int32(T - $0 % 3) }
+            var outputs: [[UInt32]] = [], gradients: [[[UInt32]]] = []
+            for threads in [1, 2, 3] {
+                model.setThreads(threads)
+                let run = try model.run(batch: B, time: T, inputs: [.floats(x)], lengths: lengths)
+                outputs.append(run[0].values.map(\.bitPattern))
+                let g = try model.gradients(batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)], lengths: lengths)
+                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
+            }
+            for k in 1...2 {
+                XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
+                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B): gradients on \(k + 1) threads differ from 1")
+            }
+        }
+    }
+
     /// From RNNC_STREAM_MIN_BATCH examples the forward computes hoisted input projections
     /// step by step and the backward sums their gradients window by window (of about
     /// RNNC_WG_CHUNK rows; so are the recurrent weights' gradients). The golden cases have

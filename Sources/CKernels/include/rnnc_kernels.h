@@ -207,6 +207,25 @@ static inline void rnnc_split_rows_cols(int rows, int width, int tid, int nth, i
  * fork or a barrier costs more than the arithmetic it would share. */
 static inline int rnnc_team_size(int threads, double madds) { return madds < 65536.0 || threads < 1 ? 1 : threads; }
 
+/* Whether two independent recurrences of B examples (the directions of a bidirectional
+ * layer: ConcurrentRecurrences.swift) run side by side, each on its share of `threads`
+ * (rnnc_branch_threads), rather than one after the other on all of them. On 2 threads
+ * each then has a core to itself: no barrier in its time loop, and the core reads only its
+ * own direction's weights. Bidirectional LSTM, T = 100, I = H = 256, 2 threads, inference,
+ * side by side / in turn (bench/pair.c): 0.894 at B = 2, 0.935 at 4, 0.927 at 8, 0.943 at
+ * 16, 0.956 at 32; GRU 0.834 at 2, 0.717 at 8, 0.863 at 32. At batch 1 1.03 and 1.03
+ * (slower: in turn, each core holds half of a direction's weights in its L2 and the step
+ * is split by vectors), so batch 1 stays in turn. With more threads each branch would need a nested
+ * team, which OpenMP runs on one thread unless the caller allows nesting; not measured,
+ * so not done. */
+static inline int rnnc_branches(int threads, int B) { return threads == 2 && B >= 2; }
+
+/* Branch `branch` (0 or 1)'s share of `threads` when two recurrences run side by side. */
+static inline int rnnc_branch_threads(int threads, int branch) {
+    int first = (threads + 1) / 2;
+    return branch == 0 ? first : (threads - first > 0 ? threads - first : 1);
+}
+
 /* Floats needed for W [N, K] packed into panels. */
 static inline size_t rnnc_packed_size(int N, int K) {
     size_t panels = (size_t)(N + RNNC_NR - 1) / RNNC_NR;

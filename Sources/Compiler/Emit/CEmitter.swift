@@ -368,14 +368,18 @@ public struct CEmitter {
 
     // MARK: Running
 
-    /// Top-level values that live in the arena, and scan workspaces.
+    /// Top-level values that live in the arena, and scan workspaces. The ops of two
+    /// recurrences that may run side by side (`ConcurrentRecurrences`) count as one: what
+    /// they define lives from the pair's first op, and what they read to its last.
     func memoryPlan() -> MemoryPlan<ValueID> {
         var lastUse: [ValueID: Int] = [:]
         let streamed = StreamedProjections(graph: graph)
+        let concurrent = ConcurrentRecurrences(graph: graph)
         for (i, op) in graph.ops.enumerated() {
-            for o in op.operands { lastUse[o] = i }
+            let at = concurrent.pair(containing: i)?.ops.upperBound ?? i
+            for o in op.operands { lastUse[o] = at }
             // A recurrence computing an input projection step by step reads its input.
-            for p in streamed.of(op).values { lastUse[p.operands[0]] = i }
+            for p in streamed.of(op).values { lastUse[p.operands[0]] = at }
         }
         let end = graph.ops.count
         for (_, v) in graph.outputs { lastUse[v] = end }
@@ -384,13 +388,15 @@ public struct CEmitter {
         for (i, op) in graph.ops.enumerated() {
             if op.kind.isParameterPlumbing { continue }
             if case .input = op.kind { continue }
+            let pair = concurrent.pair(containing: i)
+            let defined = pair?.ops.lowerBound ?? i, end = pair?.ops.upperBound ?? i
             if case .scan = op.kind {
                 let ws = ScanEmitter(graph: graph, prefix: prefix).workspaceWidth(op)
-                requests.append((ScanEmitter.workspaceKey(op), .perExample, ws, i, i))
+                requests.append((ScanEmitter.workspaceKey(op), .perExample, ws, defined, end))
             }
             for r in op.results {
                 let t = graph.type(of: r)
-                requests.append((r, t.sequence ? .perStep : .perExample, t.featureCount, i, lastUse[r] ?? i))
+                requests.append((r, t.sequence ? .perStep : .perExample, t.featureCount, defined, max(lastUse[r] ?? i, end)))
             }
         }
         return MemoryPlan(requests: requests, onlyWhen: ProjectedEmbeddings(graph: graph).conditionalValues)
@@ -538,10 +544,18 @@ public struct CEmitter {
             s += "    float *slot\(i) = m->arena + offset; offset += \(plan.sizeExpression(ofSlot: i));\n"
         }
         s += "\n"
-        for op in graph.ops {
-            s += forwardOpCode(op, ptr: { storage($0, plan) }, scanCall: { scan, args in
+        let concurrent = ConcurrentRecurrences(graph: graph)
+        func code(_ i: Int) -> String {
+            forwardOpCode(graph.ops[i], ptr: { storage($0, plan) }, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
             }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
+        }
+        for i in graph.ops.indices {
+            if let pair = concurrent.pair(startingAt: i) {
+                s += ConcurrentRecurrences.emit(pair, code: code)
+            } else if concurrent.pair(containing: i) == nil {
+                s += code(i)
+            }
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {

@@ -332,12 +332,12 @@ extension CEmitter {
         s += region.carve(at: "shared")
         s += backwardPlan.declarations()
         s += "\n    /* forward, keeping every activation */\n"
-        for op in graph.ops {
+        func forwardCode(_ i: Int) -> String {
+            let op = graph.ops[i]
             if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: computed.contains) {
-                s += "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
-                continue
+                return "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
             }
-            s += forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
+            return forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
                 // The training scan takes its history before the workspace and thread count.
                 var a = Array(args.dropLast(2))
                 a += ["hist\(scan.results[0].index)", args[args.count - 2], args[args.count - 1]]
@@ -345,6 +345,16 @@ extension CEmitter {
                 // stays before the history, as the training scan's signature has it.)
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
             }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, training: true)
+        }
+        // Two independent recurrences may run side by side: every buffer of the training
+        // forward is its own (activations, histories, workspaces), so they share none.
+        let concurrent = ConcurrentRecurrences(graph: graph)
+        for i in graph.ops.indices {
+            if let pair = concurrent.pair(startingAt: i) {
+                s += ConcurrentRecurrences.emit(pair, code: forwardCode)
+            } else if concurrent.pair(containing: i) == nil {
+                s += forwardCode(i)
+            }
         }
         // The forward is done: the backward's buffers take the forward packings' place.
         if !region.forward.isEmpty {
