@@ -544,18 +544,10 @@ public struct CEmitter {
             s += "    float *slot\(i) = m->arena + offset; offset += \(plan.sizeExpression(ofSlot: i));\n"
         }
         s += "\n"
-        let concurrent = ConcurrentRecurrences(graph: graph)
-        func code(_ i: Int) -> String {
+        s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count) { i in
             forwardOpCode(graph.ops[i], ptr: { storage($0, plan) }, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
             }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
-        }
-        for i in graph.ops.indices {
-            if let pair = concurrent.pair(startingAt: i) {
-                s += ConcurrentRecurrences.emit(pair, code: code)
-            } else if concurrent.pair(containing: i) == nil {
-                s += code(i)
-            }
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {

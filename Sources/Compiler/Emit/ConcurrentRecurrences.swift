@@ -78,6 +78,19 @@ struct ConcurrentRecurrences {
     /// The pair holding op `i`.
     func pair(containing i: Int) -> Pair? { pairs.first { $0.ops.contains(i) } }
 
+    /// The C of every op in order (`code`), with each pair's ops emitted as the pair.
+    func emitOps(count: Int, code: (Int) -> String) -> String {
+        var s = ""
+        for i in 0..<count {
+            if let starting = pair(startingAt: i) {
+                s += Self.emit(starting, code: code)
+            } else if pair(containing: i) == nil {
+                s += code(i)
+            }
+        }
+        return s
+    }
+
     /// The C of a pair: both branches in one region of two threads when `rnnc_branches`
     /// says so, each seeing `threads` as its share; otherwise (or when the region gets one
     /// thread, inside a caller's parallel region) one after the other on all of them.

@@ -348,14 +348,7 @@ extension CEmitter {
         }
         // Two independent recurrences may run side by side: every buffer of the training
         // forward is its own (activations, histories, workspaces), so they share none.
-        let concurrent = ConcurrentRecurrences(graph: graph)
-        for i in graph.ops.indices {
-            if let pair = concurrent.pair(startingAt: i) {
-                s += ConcurrentRecurrences.emit(pair, code: forwardCode)
-            } else if concurrent.pair(containing: i) == nil {
-                s += forwardCode(i)
-            }
-        }
+        s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count, code: forwardCode)
         // The forward is done: the backward's buffers take the forward packings' place.
         if !region.forward.isEmpty {
             s += "\n    /* the loss and the backward write over the forward's packings: pack them again before the next forward */\n"
