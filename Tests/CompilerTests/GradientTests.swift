@@ -226,7 +226,9 @@ final class GradientTests: XCTestCase {
     /// examples (`ConcurrentRecurrences`, `rnnc_branches`), each on one thread, and one after
     /// the other otherwise: outputs and gradients must be the same bits on 1, 2 and 3
     /// threads, with lengths, for 2 examples (each direction computing its projection
-    /// before its loop) and 6 (step by step), through two stacked bidirectional layers.
+    /// before its loop) and 6 (step by step), through two stacked bidirectional layers. The
+    /// first layer reads the model's input, so its directions' backward runs side by side
+    /// too.
     func testDirectionsSideBySideGiveTheBitsOfOneThread() throws {
         let text = """
         model both_ways {
@@ -241,8 +243,9 @@ final class GradientTests: XCTestCase {
         """
         let (model, build) = try TestSupport.load(modelText: text, name: "both_ways")
         let c = try String(contentsOfFile: "\(build)/both_ways.c", encoding: .utf8)
-        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 4,
-                       "two pairs of directions, in inference and in the training forward")
+        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 5,
+                       "two pairs of directions, in inference and in the training forward, and the first pair's backward "
+                           + "(the second pair's directions both add into a's gradient, so their backward runs in turn)")
         for (B, T) in [(2, 7), (6, 5)] {
             let x = (0..<(B * T * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50 - 1 }
             let y = (0..<(B * T * 3)).map { (i: Int) -> Float in Float((i * 11) % 13) / 6 - 1 }

@@ -91,11 +91,43 @@ struct ConcurrentRecurrences {
         return s
     }
 
+    /// Whether a pair's backward rules may run side by side too: they must write no common
+    /// gradient. The branches may share only model inputs, read by their projections alone
+    /// (a product writes no gradient into a model input; a recurrence reading one directly
+    /// does). Both directions of a layer over an embedding or another layer add into that
+    /// value's gradient, so they stay in turn.
+    func backwardSideBySide(_ pair: Pair, graph: Graph) -> Bool {
+        let defs = graph.definingOps()
+        let readsOf = { (ops: [Int]) in Set(ops.flatMap { graph.ops[$0].operands }) }
+        let common = readsOf(pair.first).intersection(readsOf(pair.second))
+        return common.allSatisfy { v in
+            guard let def = defs[v], case .input = def.kind else { return false }
+            return (pair.first + pair.second).allSatisfy { i in
+                guard graph.ops[i].operands.contains(v) else { return true }
+                if case .linear = graph.ops[i].kind { return true }
+                return false
+            }
+        }
+    }
+
+    /// The backward stages of a pair (stage k is the rule of op count - k): its run of
+    /// stages, and each branch's stages in order.
+    func backwardStages(_ pair: Pair, opCount: Int) -> (run: ClosedRange<Int>, first: [Int], second: [Int]) {
+        let stage = { (i: Int) in opCount - i }
+        return (stage(pair.ops.upperBound)...stage(pair.ops.lowerBound),
+                pair.second.map(stage).sorted(), pair.first.map(stage).sorted())
+    }
+
     /// The C of a pair: both branches in one region of two threads when `rnnc_branches`
     /// says so, each seeing `threads` as its share; otherwise (or when the region gets one
     /// thread, inside a caller's parallel region) one after the other on all of them.
     /// `code` gives an op's C, written against `threads`.
     static func emit(_ pair: Pair, code: (Int) -> String) -> String {
+        emit(branches: pair.first, pair.second, code: code)
+    }
+
+    /// Two branches of items (ops, or backward stages), each item's C from `code`.
+    static func emit(branches first: [Int], _ second: [Int], code: (Int) -> String) -> String {
         var s = "    /* two independent recurrences: side by side, each on its share of the threads, or one\n"
         s += "     * after the other on all of them (rnnc_branches) */\n"
         s += "    {\n"
@@ -104,7 +136,7 @@ struct ConcurrentRecurrences {
         s += "        {\n"
         s += "            const int branch = rnnc_thread_count() == 2 ? rnnc_thread_id() : -1;  /* -1: both, in turn */\n"
         s += "            const int threads = branch < 0 ? all_threads : rnnc_branch_threads(all_threads, branch);\n"
-        for (k, members) in [pair.first, pair.second].enumerated() {
+        for (k, members) in [first, second].enumerated() {
             s += "            if (branch != \(1 - k)) {\n"
             for i in members {
                 for line in code(i).split(separator: "\n") { s += "            \(line)\n" }

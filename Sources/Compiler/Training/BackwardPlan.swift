@@ -31,11 +31,18 @@ struct BackwardPlan {
     private let lives: [(buffer: Buffer, first: Int)]
 
     /// `stages`: the C text of each stage. A buffer no stage names needs no room.
-    init(buffers: [Buffer], stages: [String]) {
+    /// `together`: runs of stages that may run at the same time (two recurrences' rules
+    /// side by side: `ConcurrentRecurrences`); a buffer named in one lives for all of it,
+    /// and is zeroed before its first stage.
+    init(buffers: [Buffer], stages: [String], together: [ClosedRange<Int>] = []) {
         var lives: [(buffer: Buffer, order: Int, first: Int, last: Int)] = []
         for (order, b) in buffers.enumerated() {
             let named = stages.indices.filter { CEmitter.mentions(stages[$0], b.name) }
-            guard let first = named.first, let last = named.last else { continue }
+            guard var first = named.first, var last = named.last else { continue }
+            for run in together {
+                if run.contains(first) { first = run.lowerBound }
+                if run.contains(last) { last = run.upperBound }
+            }
             lives.append((b, order, first, last))
         }
         // First fit in order of first stage (MemoryPlan's requests come in definition order).

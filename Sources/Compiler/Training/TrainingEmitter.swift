@@ -297,7 +297,12 @@ extension CEmitter {
         let tname = "tgt_\(CNames.identifier(target.name))"
         var stages = [lossCall(lossSpec, prediction: prediction, values: ptr(prediction), target: tname, gradient: "g\(prediction.index)")]
         stages += graph.ops.reversed().map { backwardCode($0, needs: needs, ptr: ptr) }
-        let backwardPlan = BackwardPlan(buffers: backward, stages: stages)
+        // Two recurrences whose rules write no common gradient run their backward side by
+        // side as well (ConcurrentRecurrences); their buffers live for the pair's stages.
+        let concurrent = ConcurrentRecurrences(graph: graph)
+        let backwardPairs = concurrent.pairs.filter { concurrent.backwardSideBySide($0, graph: graph) }
+            .map { concurrent.backwardStages($0, opCount: graph.ops.count) }
+        let backwardPlan = BackwardPlan(buffers: backward, stages: stages, together: backwardPairs.map(\.run))
         // A forward workspace no backward stage names is the forward's alone: it goes into
         // the shared region, after the packings.
         let readByBackward = { (w: (pointer: String, size: String)) in stages.contains { Self.mentions($0, w.pointer) } }
@@ -348,7 +353,7 @@ extension CEmitter {
         }
         // Two independent recurrences may run side by side: every buffer of the training
         // forward is its own (activations, histories, workspaces), so they share none.
-        s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count, code: forwardCode)
+        s += concurrent.emitOps(count: graph.ops.count, code: forwardCode)
         // The forward is done: the backward's buffers take the forward packings' place.
         if !region.forward.isEmpty {
             s += "\n    /* the loss and the backward write over the forward's packings: pack them again before the next forward */\n"
@@ -370,7 +375,12 @@ extension CEmitter {
         s += stages[0]
         s += "\n    /* backward: the ops in reverse, one rule each; a gradient starts at zero before its first */\n"
         for (stage, code) in stages.enumerated().dropFirst() {
-            s += backwardPlan.zeroing(before: stage) + code
+            if let pair = backwardPairs.first(where: { $0.run.lowerBound == stage }) {
+                s += pair.run.map(backwardPlan.zeroing(before:)).joined()
+                s += ConcurrentRecurrences.emit(branches: pair.first, pair.second) { stages[$0] }
+            } else if !backwardPairs.contains(where: { $0.run.contains(stage) }) {
+                s += backwardPlan.zeroing(before: stage) + code
+            }
         }
         s += "\n    /* gradients of stacked weights go back to the parameters they were stacked from */\n"
         for op in stackOps {
