@@ -217,9 +217,9 @@ static inline int rnnc_team_size(int threads, double madds) { return madds < 655
  * (slower: in turn, each core holds half of a direction's weights in its L2 and the step
  * is split by vectors), so batch 1 stays in turn. Training steps with the backward side by
  * side too (where the directions add into no common gradient), against the forward alone:
- * LSTM 0.98 at B = 2, 0.87 at 8, 0.86 at 32; GRU 0.88, 0.85, 0.90. With more threads each branch would need a nested
- * team, which OpenMP runs on one thread unless the caller allows nesting; not measured,
- * so not done. */
+ * LSTM 0.98 at B = 2, 0.87 at 8, 0.86 at 32; GRU 0.88, 0.85, 0.90. With more threads each
+ * branch would need a nested team, which OpenMP runs on one thread unless the caller
+ * allows nesting; not measured, so not done. */
 static inline int rnnc_branches(int threads, int B) { return threads == 2 && B >= 2; }
 
 /* Branch `branch` (0 or 1)'s share of `threads` when two recurrences run side by side. */
@@ -759,7 +759,6 @@ static inline void rnnc_gemm_step_part(int step, int M, int N, int K, const floa
                                        int ldc, int accumulate, int tid, int nth) {
     rnnc_gemm_part_ordered(M, N, K, A, lda, packed, bias, C, ldc, accumulate, step & 1, tid, nth);
 }
-
 
 /* The columns a gate-aligned split hands out whole, for blocks `width` wide: whole panels
  * where the blocks are made of them; at batch 1 (M = 1) whole vectors where they are not,

@@ -1,6 +1,6 @@
 import GraphIR
 
-/// Pairs of recurrences that run at the same time, each on half of the threads.
+/// Pairs of recurrences that can run at the same time, each on its share of the threads.
 ///
 /// The two directions of a bidirectional layer read the same input and nothing of each
 /// other. Run one after the other, each direction's time loop splits every step between
@@ -8,7 +8,7 @@ import GraphIR
 /// divided between the cores. Run side by side on 2 threads, each direction has a core to
 /// itself: no barrier at all, and a core reads only its own direction's weights, as one
 /// thread of a unidirectional layer does. `rnnc_branches` in `rnnc_kernels.h` decides at
-/// run time (from the thread count), and the measurements are there.
+/// run time (from the thread count and the batch), and the measurements are there.
 ///
 /// A pair is two branches of consecutive ops: each is a recurrence preceded by the hoisted
 /// input projections that only it reads (parameter plumbing in between emits nothing), and
@@ -20,6 +20,16 @@ struct ConcurrentRecurrences {
         /// Op indices from the first branch's first op to the second's recurrence.
         let ops: ClosedRange<Int>
         /// Op indices of each branch (no parameter plumbing).
+        let first: [Int]
+        let second: [Int]
+
+        var branches: Branches { Branches(run: ops, first: first, second: second) }
+    }
+
+    /// Items of emitted C (ops, or backward stages) that run as two branches: the run of
+    /// items from the first to the last, and each branch's items in order.
+    struct Branches {
+        let run: ClosedRange<Int>
         let first: [Int]
         let second: [Int]
     }
@@ -80,12 +90,19 @@ struct ConcurrentRecurrences {
 
     /// The C of every op in order (`code`), with each pair's ops emitted as the pair.
     func emitOps(count: Int, code: (Int) -> String) -> String {
+        Self.emit(items: 0..<count, branches: pairs.map(\.branches), code: code)
+    }
+
+    /// The C of `items` in order: each of `branches` as one region where its run starts
+    /// (`before` that item's C ahead of the region), every other item as `before` + `code`.
+    static func emit(items: some Sequence<Int>, branches: [Branches], before: (Int) -> String = { _ in "" },
+                     code: (Int) -> String) -> String {
         var s = ""
-        for i in 0..<count {
-            if let starting = pair(startingAt: i) {
-                s += Self.emit(starting, code: code)
-            } else if pair(containing: i) == nil {
-                s += code(i)
+        for i in items {
+            if let b = branches.first(where: { $0.run.lowerBound == i }) {
+                s += before(i) + emit(b, code: code)
+            } else if !branches.contains(where: { $0.run.contains(i) }) {
+                s += before(i) + code(i)
             }
         }
         return s
@@ -112,22 +129,17 @@ struct ConcurrentRecurrences {
 
     /// The backward stages of a pair (stage k is the rule of op count - k): its run of
     /// stages, and each branch's stages in order.
-    func backwardStages(_ pair: Pair, opCount: Int) -> (run: ClosedRange<Int>, first: [Int], second: [Int]) {
+    func backwardStages(_ pair: Pair, opCount: Int) -> Branches {
         let stage = { (i: Int) in opCount - i }
-        return (stage(pair.ops.upperBound)...stage(pair.ops.lowerBound),
-                pair.second.map(stage).sorted(), pair.first.map(stage).sorted())
+        return Branches(run: stage(pair.ops.upperBound)...stage(pair.ops.lowerBound),
+                        first: pair.second.map(stage).sorted(), second: pair.first.map(stage).sorted())
     }
 
-    /// The C of a pair: both branches in one region of two threads when `rnnc_branches`
-    /// says so, each seeing `threads` as its share; otherwise (or when the region gets one
+    /// The C of two branches: both in one region of two threads when `rnnc_branches` says
+    /// so, each seeing `threads` as its share; otherwise (or when the region gets one
     /// thread, inside a caller's parallel region) one after the other on all of them.
-    /// `code` gives an op's C, written against `threads`.
-    static func emit(_ pair: Pair, code: (Int) -> String) -> String {
-        emit(branches: pair.first, pair.second, code: code)
-    }
-
-    /// Two branches of items (ops, or backward stages), each item's C from `code`.
-    static func emit(branches first: [Int], _ second: [Int], code: (Int) -> String) -> String {
+    /// `code` gives an item's C, written against `threads`.
+    static func emit(_ branches: Branches, code: (Int) -> String) -> String {
         var s = "    /* two independent recurrences: side by side, each on its share of the threads, or one\n"
         s += "     * after the other on all of them (rnnc_branches) */\n"
         s += "    {\n"
@@ -136,7 +148,7 @@ struct ConcurrentRecurrences {
         s += "        {\n"
         s += "            const int branch = rnnc_thread_count() == 2 ? rnnc_thread_id() : -1;  /* -1: both, in turn */\n"
         s += "            const int threads = branch < 0 ? all_threads : rnnc_branch_threads(all_threads, branch);\n"
-        for (k, members) in [first, second].enumerated() {
+        for (k, members) in [branches.first, branches.second].enumerated() {
             s += "            if (branch != \(1 - k)) {\n"
             for i in members {
                 for line in code(i).split(separator: "\n") { s += "            \(line)\n" }

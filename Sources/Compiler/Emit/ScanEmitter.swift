@@ -322,8 +322,8 @@ struct ScanEmitter {
             // the projection's shares in reverse (thread nth - 1 - tid's): where the panels
             // split unevenly, the thread with one panel more of the recurrent product has one
             // fewer here, and both meet the barrier before the fused kernel with the same work.
-            // A 3-layer LSTM at B = 4, H = 128 (11 panels, 6 and 5), 2 threads: 0.950 inference,
-            // 0.974 training (bench/pair.c). Every output is the same tile's: the same bits.
+            // A 3-layer LSTM at B = 4, H = 128 (11 panels, 6 and 5), 2 threads: 0.957 inference,
+            // 0.954 training (bench/pair.c). Every output is the same tile's: the same bits.
             let product: String
             if let g = aligned?.streamGates[k] {
                 product = "rnnc_gemm_gates_part(0, \(gates(g)), B, \(wt.dims[0]), \(wt.dims[1]), u\(k) + (size_t)t * \(wt.dims[1]), T * \(wt.dims[1]), m->pk\(p.operands[1].index), \(bias), p\(k), \(wt.dims[0]), 0, aligned ? tid : nth - 1 - tid, nth);"

@@ -374,14 +374,10 @@ extension CEmitter {
         }
         s += stages[0]
         s += "\n    /* backward: the ops in reverse, one rule each; a gradient starts at zero before its first */\n"
-        for (stage, code) in stages.enumerated().dropFirst() {
-            if let pair = backwardPairs.first(where: { $0.run.lowerBound == stage }) {
-                s += pair.run.map(backwardPlan.zeroing(before:)).joined()
-                s += ConcurrentRecurrences.emit(branches: pair.first, pair.second) { stages[$0] }
-            } else if !backwardPairs.contains(where: { $0.run.contains(stage) }) {
-                s += backwardPlan.zeroing(before: stage) + code
-            }
-        }
+        // A pair's buffers all start at its first stage (BackwardPlan's `together`), so
+        // they are zeroed before its region.
+        s += ConcurrentRecurrences.emit(items: stages.indices.dropFirst(), branches: backwardPairs,
+                                        before: backwardPlan.zeroing(before:)) { stages[$0] }
         s += "\n    /* gradients of stacked weights go back to the parameters they were stacked from */\n"
         for op in stackOps {
             let r = op.results[0]
