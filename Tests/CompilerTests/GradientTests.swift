@@ -226,9 +226,9 @@ final class GradientTests: XCTestCase {
     /// examples (`ConcurrentRecurrences`, `rnnc_branches`), each on one thread, and one after
     /// the other otherwise: outputs and gradients must be the same bits on 1, 2 and 3
     /// threads, with lengths, for 2 examples (each direction computing its projection
-    /// before its loop) and 6 (step by step), through two stacked bidirectional layers. The
-    /// first layer reads the model's input, so its directions' backward runs side by side
-    /// too.
+    /// before its loop) and 6 (step by step), through two stacked bidirectional layers. Their
+    /// backward runs side by side too: the first layer's directions read the model's input,
+    /// the second's both add into the first's gradient.
     func testDirectionsSideBySideGiveTheBitsOfOneThread() throws {
         let text = """
         model both_ways {
@@ -243,9 +243,13 @@ final class GradientTests: XCTestCase {
         """
         let (model, build) = try TestSupport.load(modelText: text, name: "both_ways")
         let c = try String(contentsOfFile: "\(build)/both_ways.c", encoding: .utf8)
-        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 5,
-                       "two pairs of directions, in inference and in the training forward, and the first pair's backward "
-                           + "(the second pair's directions both add into a's gradient, so their backward runs in turn)")
+        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 6,
+                       "two pairs of directions, in inference, in the training forward and in the backward")
+        // The second pair's directions both add into a's gradient: below RNNC_STREAM_MIN_BATCH
+        // examples their projections' rules run after both (B = 2), from it the second adds
+        // its share into a buffer of its own (B = 6).
+        XCTAssertTrue(c.contains("the rules that add into a gradient both branches share"))
+        XCTAssertTrue(c.contains("gpair"))
         for (B, T) in [(2, 7), (6, 5)] {
             let x = (0..<(B * T * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50 - 1 }
             let y = (0..<(B * T * 3)).map { (i: Int) -> Float in Float((i * 11) % 13) / 6 - 1 }
@@ -261,6 +265,44 @@ final class GradientTests: XCTestCase {
             for k in 1...2 {
                 XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
                 XCTAssertTrue(gradients[0] == gradients[k], "B = \(B): gradients on \(k + 1) threads differ from 1")
+            }
+        }
+    }
+
+    /// A bidirectional layer over an embedding: both directions add into the embedding's
+    /// gradient, and their backward still runs side by side (the shared gradient's rules
+    /// after both directions, or the second direction's share in a buffer of its own). The
+    /// gradients must be the same bits on 1, 2 and 3 threads for 2 examples (projections
+    /// before the loops), 6 examples over 3 steps (step by step, 18 rows: fewer than the
+    /// vocabulary, no table) and over 5 steps (30 rows: the projected embeddings' tables).
+    func testDirectionsOverAnEmbeddingSideBySideGiveTheBitsOfOneThread() throws {
+        let text = """
+        model both_ways_emb {
+            input  words: int[time]
+            target label: int
+            emb    = embedding(words, vocab=20, dim=6)
+            h      = gru(emb, hidden=16, bidirectional=true)
+            logits = dense(last(h), units=3)
+            output probs = softmax(logits)
+            loss cross_entropy(logits, label)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "both_ways_emb")
+        let c = try String(contentsOfFile: "\(build)/both_ways_emb.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "if (rnnc_branches(all_threads, B))").count - 1, 3,
+                       "the directions side by side in inference, in the training forward and in the backward")
+        for (B, T) in [(2, 7), (6, 3), (6, 5)] {
+            let words = (0..<(B * T)).map { Int32(($0 * 7 + 3) % 20) }
+            let labels = (0..<B).map { Int32($0 % 3) }
+            let lengths = (0..<B).map { Int32(T - $0 % 3) }
+            var gradients: [[[UInt32]]] = []
+            for threads in [1, 2, 3] {
+                model.setThreads(threads)
+                let g = try model.gradients(batch: B, time: T, inputs: [.ints(words)], targets: [.ints(labels)], lengths: lengths)
+                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
+            }
+            for k in 1...2 {
+                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B), T = \(T): gradients on \(k + 1) threads differ from 1")
             }
         }
     }

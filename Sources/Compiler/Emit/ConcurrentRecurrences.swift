@@ -27,11 +27,28 @@ struct ConcurrentRecurrences {
     }
 
     /// Items of emitted C (ops, or backward stages) that run as two branches: the run of
-    /// items from the first to the last, and each branch's items in order.
+    /// items from the first to the last, each branch's items in order, then the items of
+    /// the run that come after both branches, in order, on all the threads, and `closing`,
+    /// C that ends the run.
     struct Branches {
         let run: ClosedRange<Int>
         let first: [Int]
         let second: [Int]
+        var after: [Int] = []
+        var closing = ""
+    }
+
+    /// A pair's backward rules as branches (`backwardBranches`).
+    struct BackwardBranches {
+        var branches: Branches
+        /// Values both branches' projections read (not model inputs): their gradients get a
+        /// share from each branch.
+        let shared: [ValueID]
+        /// The recurrence (op index) of the branch whose rules run second in turn, which
+        /// adds its share of a shared gradient computed inside its time loop (from
+        /// RNNC_STREAM_MIN_BATCH examples, a streamed projection's) into a buffer of its own,
+        /// summed into the gradient after both branches.
+        let separateScan: Int
     }
 
     let pairs: [Pair]
@@ -108,31 +125,38 @@ struct ConcurrentRecurrences {
         return s
     }
 
-    /// Whether a pair's backward rules may run side by side too: they must write no common
-    /// gradient. The branches may share only model inputs, read by their projections alone
-    /// (a product writes no gradient into a model input; a recurrence reading one directly
-    /// does). Both directions of a layer over an embedding or another layer add into that
-    /// value's gradient, so they stay in turn.
-    func backwardSideBySide(_ pair: Pair, graph: Graph) -> Bool {
+    /// The backward stages of a pair (stage k is the rule of op count - k) as branches that
+    /// run side by side, or nil where they cannot. Each branch's rules read and write only
+    /// its own buffers, except where both read one value: there every reader must be a
+    /// hoisted input projection. A projection of a model input writes no gradient into it
+    /// and stays in its branch. A projection of any other value (an embedding, the layer
+    /// below) adds into that value's gradient, which both directions share:
+    /// - its rule (the input gradient below RNNC_STREAM_MIN_BATCH examples, and from a
+    ///   projected embedding's table) runs after both branches, on all the threads, in its
+    ///   order in turn;
+    /// - from RNNC_STREAM_MIN_BATCH examples the recurrence's backward computes that input
+    ///   gradient step by step: the branch that runs second in turn adds its share into a
+    ///   buffer of its own (`separateScan`), summed into the gradient after both branches.
+    /// Both ways the arithmetic is the same whether the branches run side by side or in
+    /// turn, so the bits do not depend on the thread count.
+    func backwardBranches(_ pair: Pair, graph: Graph) -> BackwardBranches? {
         let defs = graph.definingOps()
+        let members = pair.first + pair.second
         let readsOf = { (ops: [Int]) in Set(ops.flatMap { graph.ops[$0].operands }) }
-        let common = readsOf(pair.first).intersection(readsOf(pair.second))
-        return common.allSatisfy { v in
-            guard let def = defs[v], case .input = def.kind else { return false }
-            return (pair.first + pair.second).allSatisfy { i in
-                guard graph.ops[i].operands.contains(v) else { return true }
-                if case .linear = graph.ops[i].kind { return true }
-                return false
-            }
+        var deferred: Set<Int> = []
+        var shared: [ValueID] = []
+        for v in readsOf(pair.first).intersection(readsOf(pair.second)).sorted() {
+            let readers = members.filter { graph.ops[$0].operands.contains(v) }
+            guard readers.allSatisfy({ if case .linear = graph.ops[$0].kind { true } else { false } }) else { return nil }
+            if let def = defs[v], case .input = def.kind { continue }
+            deferred.formUnion(readers)
+            shared.append(v)
         }
-    }
-
-    /// The backward stages of a pair (stage k is the rule of op count - k): its run of
-    /// stages, and each branch's stages in order.
-    func backwardStages(_ pair: Pair, opCount: Int) -> Branches {
-        let stage = { (i: Int) in opCount - i }
-        return Branches(run: stage(pair.ops.upperBound)...stage(pair.ops.lowerBound),
-                        first: pair.second.map(stage).sorted(), second: pair.first.map(stage).sorted())
+        let stage = { (i: Int) in graph.ops.count - i }
+        let inBranch = { (ops: [Int]) in ops.filter { !deferred.contains($0) }.map(stage).sorted() }
+        let branches = Branches(run: stage(pair.ops.upperBound)...stage(pair.ops.lowerBound), first: inBranch(pair.second),
+                                second: inBranch(pair.first), after: deferred.map(stage).sorted())
+        return BackwardBranches(branches: branches, shared: shared, separateScan: pair.first.last!)
     }
 
     /// The C of two branches: both in one region of two threads when `rnnc_branches` says
@@ -157,6 +181,10 @@ struct ConcurrentRecurrences {
         }
         s += "        }\n"
         s += "    }\n"
-        return s
+        if !branches.after.isEmpty {
+            s += "    /* then, on all the threads, the rules that add into a gradient both branches share */\n"
+            for i in branches.after { s += code(i) }
+        }
+        return s + branches.closing
     }
 }

@@ -263,6 +263,28 @@ extension CEmitter {
             guard case .input = op.kind, writesInputGradient.contains(op.results[0]) else { continue }
             backward.append(gradient(op.results[0]))
         }
+        // Two recurrences run their backward side by side as well, the rules that add into a
+        // gradient both share after them (ConcurrentRecurrences.backwardBranches). Where the
+        // recurrences compute that gradient step by step, the second in turn adds its share
+        // into a buffer of its own, summed into the gradient after both.
+        let concurrent = ConcurrentRecurrences(graph: graph)
+        var backwardPairs = concurrent.pairs.compactMap { concurrent.backwardBranches($0, graph: graph) }
+        var separate: [Int: Set<ValueID>] = [:]
+        for (k, pair) in backwardPairs.enumerated() {
+            let scan = graph.ops[pair.separateScan]
+            let streamedInputs = Set(StreamedProjections(graph: graph).of(scan).values.map { $0.operands[0] })
+            var closing = ""
+            for u in pair.shared where needs.contains(u) && streamedInputs.contains(u) {
+                separate[pair.separateScan, default: []].insert(u)
+                let streaming = "B >= RNNC_STREAM_MIN_BATCH" + (conditional[u].map { " && \($0)" } ?? "")
+                backward.append(.init(name: "gpair\(u.index)", extent: .perStep, width: graph.type(of: u).featureCount,
+                                      onlyWhen: streaming))
+                closing += "    /* the second recurrence's share of g(\(CNames.comment(graph.name(of: u) ?? "v\(u.index)"))), from its time loop */\n"
+                closing += "    if (\(streaming))\n"
+                closing += "        for (size_t i = 0; i < (size_t)B * T * \(graph.type(of: u).featureCount); i++) g\(u.index)[i] += gpair\(u.index)[i];\n"
+            }
+            backwardPairs[k].branches.closing = closing
+        }
         pieces.append(("valid", "rnnc_round16((size_t)B * T)"))
         for op in graph.ops { if case .dropout = op.kind { pieces.append(("mask\(op.results[0].index)", size(graph.type(of: op.results[0])))) } }
         let scanEmitter = ScanEmitter(graph: graph, prefix: prefix, unroll: unroll)
@@ -296,13 +318,11 @@ extension CEmitter {
         // The loss, then the backward rules in reverse order of the ops: stage 0, 1, ...
         let tname = "tgt_\(CNames.identifier(target.name))"
         var stages = [lossCall(lossSpec, prediction: prediction, values: ptr(prediction), target: tname, gradient: "g\(prediction.index)")]
-        stages += graph.ops.reversed().map { backwardCode($0, needs: needs, ptr: ptr) }
-        // Two recurrences whose rules write no common gradient run their backward side by
-        // side as well (ConcurrentRecurrences); their buffers live for the pair's stages.
-        let concurrent = ConcurrentRecurrences(graph: graph)
-        let backwardPairs = concurrent.pairs.filter { concurrent.backwardSideBySide($0, graph: graph) }
-            .map { concurrent.backwardStages($0, opCount: graph.ops.count) }
-        let backwardPlan = BackwardPlan(buffers: backward, stages: stages, together: backwardPairs.map(\.run))
+        stages += graph.ops.indices.reversed().map {
+            backwardCode(graph.ops[$0], needs: needs, ptr: ptr, separate: separate[$0] ?? [])
+        }
+        // A pair's buffers live for all of its stages.
+        let backwardPlan = BackwardPlan(buffers: backward, stages: stages, together: backwardPairs.map(\.branches.run))
         // A forward workspace no backward stage names is the forward's alone: it goes into
         // the shared region, after the packings.
         let readByBackward = { (w: (pointer: String, size: String)) in stages.contains { Self.mentions($0, w.pointer) } }
@@ -376,7 +396,7 @@ extension CEmitter {
         s += "\n    /* backward: the ops in reverse, one rule each; a gradient starts at zero before its first */\n"
         // A pair's buffers all start at its first stage (BackwardPlan's `together`), so
         // they are zeroed before its region.
-        s += ConcurrentRecurrences.emit(items: stages.indices.dropFirst(), branches: backwardPairs,
+        s += ConcurrentRecurrences.emit(items: stages.indices.dropFirst(), branches: backwardPairs.map(\.branches),
                                         before: backwardPlan.zeroing(before:)) { stages[$0] }
         s += "\n    /* gradients of stacked weights go back to the parameters they were stacked from */\n"
         for op in stackOps {
@@ -571,8 +591,10 @@ extension CEmitter {
         return false
     }
 
-    /// The backward rule of one top-level op.
-    func backwardCode(_ op: Op, needs: Set<ValueID>, ptr: (ValueID) -> String) -> String {
+    /// The backward rule of one top-level op. `separate`: for a recurrence, the inputs of its
+    /// streamed projections whose gradient it adds into `gpair<value>` instead of
+    /// `g<value>` (ConcurrentRecurrences.BackwardBranches.separateScan).
+    func backwardCode(_ op: Op, needs: Set<ValueID>, ptr: (ValueID) -> String, separate: Set<ValueID> = []) -> String {
         guard let r = op.results.first, needs.contains(r) else { return "" }
         if op.kind.isParameterPlumbing { return "" }
         let rt = graph.type(of: r)
@@ -678,7 +700,7 @@ extension CEmitter {
             args += op.operands.map { "g\($0.index)" }
             for (_, p) in StreamedProjections(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
                 let u = p.operands[0]
-                args += [ptr(u), needs.contains(u) ? "g\(u.index)" : "NULL"]
+                args += [ptr(u), needs.contains(u) ? "\(separate.contains(u) ? "gpair" : "g")\(u.index)" : "NULL"]
             }
             for (_, t) in ProjectedEmbeddings(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
                 args += [ptr(t.ids), "\(t.pays) ? \(t.buffer) : NULL"]
