@@ -207,6 +207,14 @@ static inline void rnnc_split_rows_cols(int rows, int width, int tid, int nth, i
  * fork or a barrier costs more than the arithmetic it would share. */
 static inline int rnnc_team_size(int threads, double madds) { return madds < 65536.0 || threads < 1 ? 1 : threads; }
 
+/* Threads worth a parallel region of its own for one product of `madds` multiply-adds
+ * outside a time loop (a hoisted projection, a weight gradient): below 1M (about 20 us on
+ * one core) the fork and join, a few us on the 2-core machine, take much of what the
+ * split would save. A 2-layer ReLU RNN at H = 50 (models/price_rnn.rnn's shape), training
+ * steps on 2 threads, with this and no one-thread regions against 64K (bench/pair.c):
+ * 0.942 at batch 1, 0.983 at 8, 1.011 at 32; on 1 thread 0.989 to 0.996. */
+static inline int rnnc_product_team(int threads, double madds) { return madds < 1048576.0 || threads < 1 ? 1 : threads; }
+
 /* Whether two independent recurrences of B examples (the directions of a bidirectional
  * layer: ConcurrentRecurrences.swift) run side by side, each on its share of `threads`
  * (rnnc_branch_threads), rather than one after the other on all of them. On 2 threads
@@ -952,7 +960,7 @@ static inline void rnnc_gemm_gates_part(int step, int gates, int M, int N, int K
 static inline void rnnc_gemm_ex(int M, int N, int K, const float *restrict A, int lda, const float *restrict packed,
                                 const float *restrict bias, float *restrict C, int ldc, int accumulate, int threads) {
     if (M <= 0 || N <= 0) return;
-    int nt = rnnc_team_size(threads, (double)M * N * K);
+    int nt = rnnc_product_team(threads, (double)M * N * K);
     if (nt == 1) {
         rnnc_gemm_part(M, N, K, A, lda, packed, bias, C, ldc, accumulate, 0, 1);
         return;
@@ -1207,7 +1215,7 @@ static inline void rnnc_pack_weights_transposed(const float *restrict W, int N, 
 /* dW [N, K] += dY^T X for small products, row by row (threads split the rows of dW). */
 static inline void rnnc_weight_gradient_rows(int M, int N, int K, const float *restrict dY, int ldy, const float *restrict X,
                                              int ldx, float *restrict dW, int threads) {
-    #pragma omp parallel for num_threads(threads) schedule(static) if ((double)M * N * K > 65536.0)
+    #pragma omp parallel for num_threads(threads) schedule(static) if (rnnc_product_team(threads, (double)M * N * K) > 1)
     for (int n0 = 0; n0 < N; n0 += 4) {
         int n1 = n0 + 4 < N ? n0 + 4 : N;
         for (int m = 0; m < M; m++) {
@@ -1349,7 +1357,7 @@ static inline void rnnc_weight_gradient(int M, int N, int K, const float *restri
         rnnc_weight_gradient_rows(M, N, K, dY, ldy, X, ldx, dW, threads);
         return;
     }
-    #pragma omp parallel num_threads(threads)
+    #pragma omp parallel num_threads(threads) if (threads > 1)
     rnnc_weight_gradient_team(M, N, K, dY, ldy, X, ldx, 0, 0, xt, dW, rnnc_thread_id(), rnnc_thread_count());
     free(xt);
 }
@@ -1552,7 +1560,7 @@ static inline float rnnc_reluf(float x) { return x > 0.0f ? x : 0.0f; }
 /* Softmax over rows of width n (row strides sx, sy; y may equal x). Subtracts the row
  * maximum first, as PyTorch does, so large logits do not overflow. */
 static inline void rnnc_softmax_rows(int rows, int n, const float *x, size_t sx, float *y, size_t sy, int threads) {
-    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)rows * n > 16384)
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && (size_t)rows * n > 16384)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * sx;
         float *yr = y + (size_t)r * sy;
@@ -1575,7 +1583,7 @@ static inline size_t rnnc_max_size(size_t a, size_t b) { return a > b ? a : b; }
  * length are zero (their ids are ignored). The ids were checked against V beforehand. */
 static inline void rnnc_embedding(int B, int T, int D, const float *restrict table, const int32_t *restrict ids,
                                   const int32_t *restrict lengths, float *restrict out, int threads) {
-    #pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)B * T * D > 65536)
+    #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && (size_t)B * T * D > 65536)
     for (int b = 0; b < B; b++) {
         int len = lengths ? lengths[b] : T;
         for (int t = 0; t < T; t++) {
