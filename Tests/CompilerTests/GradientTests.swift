@@ -269,6 +269,46 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// Two stacked recurrences with small steps run as a pipeline on 2 threads from
+    /// RNNC_STREAM_MIN_BATCH examples (`rnnc_pipelines`): the upper one, on its own core,
+    /// waits for each row of the lower one's output. Outputs must be the same bits on 1, 2
+    /// and 3 threads, with lengths, for 2 examples (in turn) and 4 and 9 (a pipeline on 2
+    /// threads), and the lower layer's final state, read after the pair, must be there too.
+    /// The upper layer's steps are the lighter (a GRU of 8 over an LSTM of 48), so without
+    /// its wait it would run ahead of the rows it reads (checked: the test then fails).
+    func testStackedRecurrencesAsAPipelineGiveTheBitsOfOneThread() throws {
+        let text = """
+        model piped {
+            input  x: float[time, 30]
+            target y: float[time, 2]
+            h1 = lstm(x, hidden=48)
+            h2 = gru(h1, hidden=8)
+            y_hat = dense(concat(h2, h1), units=2)
+            z = dense(last(h1), units=2)
+            output y_hat
+            output z
+            loss mse(y_hat, y)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "piped")
+        let c = try String(contentsOfFile: "\(build)/piped.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "#pragma omp parallel num_threads(2) if (rnnc_pipelines(").count - 1, 1,
+                       "the two layers as one pipeline, in inference only")
+        for (B, T) in [(2, 7), (4, 60), (9, 40)] {
+            let x = (0..<(B * T * 30)).map { (i: Int) -> Float in Float((i * 29) % 97) / 48 - 1 }
+            let lengths = (0..<B).map { Int32(T - $0 % 4) }
+            var outputs: [[[UInt32]]] = []
+            for threads in [1, 2, 3] {
+                model.setThreads(threads)
+                let run = try model.run(batch: B, time: T, inputs: [.floats(x)], lengths: lengths)
+                outputs.append(run.map { $0.values.map(\.bitPattern) })
+            }
+            for k in 1...2 {
+                XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
+            }
+        }
+    }
+
     /// A bidirectional layer over an embedding: both directions add into the embedding's
     /// gradient, and their backward still runs side by side (the shared gradient's rules
     /// after both directions, or the second direction's share in a buffer of its own). The

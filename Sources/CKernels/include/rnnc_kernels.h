@@ -635,6 +635,48 @@ static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N,
 #define RNNC_STREAM_MIN_BATCH 4
 #endif
 
+/* Whether two stacked recurrences (the upper one's streamed input projection reads the
+ * lower one's output, and nothing else of it: ConcurrentRecurrences.swift) run as a
+ * pipeline: on 2 threads, each on its own core, the upper one at step t as soon as the
+ * lower one has committed its row t (rnnc_step_done, rnnc_await_step), with no barrier in
+ * either time loop and each core reading only its own layer's weights. From
+ * RNNC_STREAM_MIN_BATCH examples (the upper projection is then computed step by step),
+ * with `lower` and `upper` the multiply-adds of each one's step for the whole batch.
+ *
+ * Two layers at a time are as fast as the slower of them, against half their sum and a
+ * barrier or two a step for a team splitting each step. Measured (bench/pair.c, 2 threads,
+ * inference, T = 100, pipeline / team, two stacked layers; steps in multiply-adds):
+ * - small steps, even uneven: ReLU RNNs at H = 50, I = 1 (88K and 166K at B = 32) 0.64
+ *   at B = 4 to 0.68 at B = 32; GRUs at H = 64, I = 8, B = 32 (442K and 786K) 0.58;
+ *   GRUs at H = I = 128, B = 8 (786K each) 0.57; LSTMs at H = I = 128, B = 4 (524K) 0.84;
+ *   LSTMs at H = I = 64, B = 16 (524K) 0.93;
+ * - larger even steps: LSTMs at H = I = 256, B = 8 (4.2M each) 0.956;
+ * - larger uneven steps, where the pipeline waits for its slower layer: LSTMs at H = 256,
+ *   I = 16, B = 8 (2.2M and 4.2M) 1.11; shape D, H = 512, I = 64, B = 16 (19M and 34M) 1.12.
+ * Hence: both steps under 1M multiply-adds, or under 8M and within 1.25x of each other.
+ * -DRNNC_PIPELINES=0 turns it off (to measure against). */
+#ifndef RNNC_PIPELINES
+#define RNNC_PIPELINES 1
+#endif
+static inline int rnnc_pipelines(int threads, int B, double lower, double upper) {
+    if (!RNNC_PIPELINES || threads != 2 || B < RNNC_STREAM_MIN_BATCH) return 0;
+    double most = lower > upper ? lower : upper, least = lower > upper ? upper : lower;
+    return most < 1048576.0 || (most < 8388608.0 && 4.0 * most <= 5.0 * least);
+}
+
+/* The lower recurrence of a pipeline has committed `steps` steps (every thread of its team:
+ * called after the step's last barrier). */
+static inline void rnnc_step_done(int *done, int steps) { __atomic_store_n(done, steps, __ATOMIC_RELEASE); }
+
+/* The upper recurrence waits until the lower one has committed `steps` steps. Run one after
+ * the other, the lower one has committed them all before the upper one starts. */
+static inline void rnnc_await_step(const int *done, int steps) {
+    for (unsigned spins = 0; __atomic_load_n(done, __ATOMIC_ACQUIRE) < steps; spins++) {
+        if (spins < (1u << 14)) rnnc_cpu_relax();
+        else sched_yield();
+    }
+}
+
 /* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where
  * it does not say. Read once; the threads of a time loop's team may ask at the same time
  * (rnnc_gates_aligned), hence the atomic load and store of the one value they all find. */

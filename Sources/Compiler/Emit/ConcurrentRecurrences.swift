@@ -22,8 +22,17 @@ struct ConcurrentRecurrences {
         /// Op indices of each branch (no parameter plumbing).
         let first: [Int]
         let second: [Int]
+        /// For a pipeline (`init(graph:pipelines:)`): the counter of the lower recurrence's
+        /// committed steps (`done<index>` in the model), and the C deciding whether it runs.
+        var pipeline: (counter: String, condition: String)? = nil
 
-        var branches: Branches { Branches(run: ops, first: first, second: second) }
+        var branches: Branches {
+            guard let pipeline else { return Branches(run: ops, first: first, second: second) }
+            return Branches(run: ops, first: first, second: second, condition: pipeline.condition,
+                            opening: "    m->\(pipeline.counter) = 0;  /* steps the lower recurrence has committed */\n",
+                            kind: "two stacked recurrences as a pipeline: side by side, the upper one a step behind the\n"
+                                + "     * lower one, or one after the other on all the threads (rnnc_pipelines)")
+        }
     }
 
     /// Items of emitted C (ops, or backward stages) that run as two branches: the run of
@@ -36,6 +45,12 @@ struct ConcurrentRecurrences {
         let second: [Int]
         var after: [Int] = []
         var closing = ""
+        /// Whether they run side by side (C, of `all_threads` and `B`), C before the
+        /// region, and what the region's comment calls them.
+        var condition = "rnnc_branches(all_threads, B)"
+        var opening = ""
+        var kind = "two independent recurrences: side by side, each on its share of the threads, or one\n"
+            + "     * after the other on all of them (rnnc_branches)"
     }
 
     /// A pair's backward rules as branches (`backwardBranches`).
@@ -53,7 +68,10 @@ struct ConcurrentRecurrences {
 
     let pairs: [Pair]
 
-    init(graph: Graph) {
+    /// `pipelines`: also pair stacked recurrences (inference only: their time loops signal
+    /// each step, `ScanEmitter`), where the upper one's streamed input projections are all
+    /// it reads of the lower one, and both run forward in time.
+    init(graph: Graph, pipelines: Bool = false) {
         var readers: [ValueID: Int] = [:]
         for op in graph.ops { for o in op.operands { readers[o, default: 0] += 1 } }
         for (_, v) in graph.outputs { readers[v, default: 0] += 1 }
@@ -83,6 +101,19 @@ struct ConcurrentRecurrences {
             return nil
         }
 
+        /// Whether branch b reads of branch a only its recurrence's output, through
+        /// projections that b's recurrence computes step by step, both forward in time.
+        func stacked(_ a: [Int], _ b: [Int]) -> Bool {
+            let lower = ops[a.last!], upper = ops[b.last!]
+            guard case .scan(false) = lower.kind, case .scan(false) = upper.kind else { return false }
+            let streamedOps = Set(StreamedProjections(graph: graph).of(upper).values.map { $0.results[0] })
+            let written = Set(a.flatMap { ops[$0].results })
+            return b.allSatisfy { i in
+                let reads = ops[i].operands.filter(written.contains)
+                return reads.isEmpty || (reads == [lower.results[0]] && streamedOps.contains(ops[i].results[0]))
+            }
+        }
+
         var found: [Pair] = []
         var i = 0
         while i < ops.count {
@@ -93,10 +124,30 @@ struct ConcurrentRecurrences {
                     i = b.next
                     continue
                 }
+                if pipelines, stacked(a.ops, b.ops) {
+                    let work = ScanEmitter(graph: graph, prefix: "")
+                    let madds = { (op: Op) in "(double)B * \(work.stepWork(op) + work.streamedWork(op))" }
+                    let lower = ops[a.ops.last!], upper = ops[b.ops.last!]
+                    found.append(Pair(ops: a.ops[0]...b.ops.last!, first: a.ops, second: b.ops,
+                                      pipeline: ("done\(lower.results[0].index)",
+                                                 "rnnc_pipelines(all_threads, B, \(madds(lower)), \(madds(upper)))")))
+                    i = b.next
+                    continue
+                }
             }
             i += 1
         }
         pairs = found
+    }
+
+    /// The counter a recurrence (by its op) signals its committed steps on, as the lower one
+    /// of a pipeline, or waits on, as the upper one.
+    func pipelineCounter(lower op: Op, in graph: Graph) -> String? {
+        pairs.first { $0.pipeline != nil && graph.ops[$0.first.last!].results[0] == op.results[0] }?.pipeline?.counter
+    }
+
+    func pipelineCounter(upper op: Op, in graph: Graph) -> String? {
+        pairs.first { $0.pipeline != nil && graph.ops[$0.second.last!].results[0] == op.results[0] }?.pipeline?.counter
     }
 
     /// The pair whose first op is `i`.
@@ -164,11 +215,11 @@ struct ConcurrentRecurrences {
     /// thread, inside a caller's parallel region) one after the other on all of them.
     /// `code` gives an item's C, written against `threads`.
     static func emit(_ branches: Branches, code: (Int) -> String) -> String {
-        var s = "    /* two independent recurrences: side by side, each on its share of the threads, or one\n"
-        s += "     * after the other on all of them (rnnc_branches) */\n"
+        var s = "    /* \(branches.kind) */\n"
         s += "    {\n"
         s += "        const int all_threads = threads;\n"
-        s += "        #pragma omp parallel num_threads(2) if (rnnc_branches(all_threads, B))\n"
+        s += branches.opening.split(separator: "\n").map { "    \($0)\n" }.joined()
+        s += "        #pragma omp parallel num_threads(2) if (\(branches.condition))\n"
         s += "        {\n"
         s += "            const int branch = rnnc_thread_count() == 2 ? rnnc_thread_id() : -1;  /* -1: both, in turn */\n"
         s += "            const int threads = branch < 0 ? all_threads : rnnc_branch_threads(all_threads, branch);\n"

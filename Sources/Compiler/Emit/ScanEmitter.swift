@@ -208,7 +208,12 @@ struct ScanEmitter {
             s += "    else memset(s\(i)_buf0, 0, (size_t)B * \(w) * sizeof(float));\n"
             carryOffset += w
         }
-        s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead.map { ($0.operand, $0.projection) })
+        // The two recurrences of a pipeline (inference): the lower one counts its committed
+        // steps, the upper one waits for the step it reads.
+        let pipelines = training ? nil : ConcurrentRecurrences(graph: graph, pipelines: true)
+        s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead.map { ($0.operand, $0.projection) },
+                      signals: pipelines?.pipelineCounter(lower: op, in: graph),
+                      awaits: pipelines?.pipelineCounter(upper: op, in: graph))
         carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount
@@ -261,7 +266,7 @@ struct ScanEmitter {
     /// A step of one product and one fused kernel reading it in gate blocks drops the
     /// first when the run splits the product gate-aligned (`GateAlignment`).
     private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool,
-                          ahead: (operand: Int, projection: Op)?) -> String {
+                          ahead: (operand: Int, projection: Op)?, signals: String? = nil, awaits: String? = nil) -> String {
         let region = op.region!
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))
@@ -302,6 +307,10 @@ struct ScanEmitter {
         let head = s
         s = ""
         s += "            const int t = \(reverse ? "T - 1 - step" : "step");\n"
+        if let awaits {
+            s += "            /* the lower recurrence's row t (rnnc_pipelines) */\n"
+            s += "            rnnc_await_step(&m->\(awaits), t + 1);\n"
+        }
         for i in states.indices {
             s += "            float *s\(i)_cur = (step & 1) ? s\(i)_buf1 : s\(i)_buf0;\n"
             s += "            float *s\(i)_nxt = (step & 1) ? s\(i)_buf0 : s\(i)_buf1;\n"
@@ -447,6 +456,10 @@ struct ScanEmitter {
         s += "                memcpy(row + \(cols(first).lo), s0_nxt + (size_t)b * \(first) + \(cols(first).lo), \(cols(first).n) * sizeof(float));\n"
         s += "            }\n"
         s += "            \(StepBarrier.call)\n"
+        if let signals {
+            s += "            /* committed by every thread: the upper recurrence may read row t (rnnc_pipelines) */\n"
+            s += "            if (tid == 0) rnnc_step_done(&m->\(signals), step + 1);\n"
+        }
         return head + stepLoop(body: s) + "    }\n"
     }
 
