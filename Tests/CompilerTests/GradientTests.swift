@@ -273,9 +273,10 @@ final class GradientTests: XCTestCase {
     /// RNNC_STREAM_MIN_BATCH examples (`rnnc_pipelines`): the upper one, on its own core,
     /// waits for each row of the lower one's output. Outputs must be the same bits on 1, 2
     /// and 3 threads, with lengths, for 2 examples (in turn) and 4 and 9 (a pipeline on 2
-    /// threads), and the lower layer's final state, read after the pair, must be there too.
-    /// The upper layer's steps are the lighter (a GRU of 8 over an LSTM of 48), so without
-    /// its wait it would run ahead of the rows it reads (checked: the test then fails).
+    /// threads), and the lower layer's final state, read after the pair, must be there too;
+    /// so must the gradients (the training forward runs the pipeline too). The upper
+    /// layer's steps are the lighter (a GRU of 8 over an LSTM of 48), so without its wait
+    /// it would run ahead of the rows it reads (checked: the test then fails).
     func testStackedRecurrencesAsAPipelineGiveTheBitsOfOneThread() throws {
         let text = """
         model piped {
@@ -292,19 +293,23 @@ final class GradientTests: XCTestCase {
         """
         let (model, build) = try TestSupport.load(modelText: text, name: "piped")
         let c = try String(contentsOfFile: "\(build)/piped.c", encoding: .utf8)
-        XCTAssertEqual(c.components(separatedBy: "#pragma omp parallel num_threads(2) if (rnnc_pipelines(").count - 1, 1,
-                       "the two layers as one pipeline, in inference only")
+        XCTAssertEqual(c.components(separatedBy: "#pragma omp parallel num_threads(2) if (rnnc_pipelines(").count - 1, 2,
+                       "the two layers as one pipeline, in inference and in the training forward")
         for (B, T) in [(2, 7), (4, 60), (9, 40)] {
             let x = (0..<(B * T * 30)).map { (i: Int) -> Float in Float((i * 29) % 97) / 48 - 1 }
             let lengths = (0..<B).map { Int32(T - $0 % 4) }
-            var outputs: [[[UInt32]]] = []
+            let y = (0..<(B * T * 2)).map { (i: Int) -> Float in Float((i * 13) % 17) / 8 - 1 }
+            var outputs: [[[UInt32]]] = [], gradients: [[[UInt32]]] = []
             for threads in [1, 2, 3] {
                 model.setThreads(threads)
                 let run = try model.run(batch: B, time: T, inputs: [.floats(x)], lengths: lengths)
                 outputs.append(run.map { $0.values.map(\.bitPattern) })
+                let g = try model.gradients(batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)], lengths: lengths)
+                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
             }
             for k in 1...2 {
                 XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
+                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B): gradients on \(k + 1) threads differ from 1")
             }
         }
     }

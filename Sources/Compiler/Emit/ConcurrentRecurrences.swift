@@ -68,9 +68,10 @@ struct ConcurrentRecurrences {
 
     let pairs: [Pair]
 
-    /// `pipelines`: also pair stacked recurrences (inference only: their time loops signal
-    /// each step, `ScanEmitter`), where the upper one's streamed input projections are all
-    /// it reads of the lower one, and both run forward in time.
+    /// `pipelines`: also pair stacked recurrences (their time loops signal each step,
+    /// `ScanEmitter`), where the upper one's streamed input projections are all it reads of
+    /// the lower one, and both run forward in time. Inference and the training forward run
+    /// them so; their backward runs in turn.
     init(graph: Graph, pipelines: Bool = false) {
         var readers: [ValueID: Int] = [:]
         for op in graph.ops { for o in op.operands { readers[o, default: 0] += 1 } }

@@ -208,12 +208,12 @@ struct ScanEmitter {
             s += "    else memset(s\(i)_buf0, 0, (size_t)B * \(w) * sizeof(float));\n"
             carryOffset += w
         }
-        // The two recurrences of a pipeline (inference): the lower one counts its committed
-        // steps, the upper one waits for the step it reads.
-        let pipelines = training ? nil : ConcurrentRecurrences(graph: graph, pipelines: true)
+        // The two recurrences of a pipeline (inference and the training forward): the lower
+        // one counts its committed steps, the upper one waits for the step it reads.
+        let pipelines = ConcurrentRecurrences(graph: graph, pipelines: true)
         s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead.map { ($0.operand, $0.projection) },
-                      signals: pipelines?.pipelineCounter(lower: op, in: graph),
-                      awaits: pipelines?.pipelineCounter(upper: op, in: graph))
+                      signals: pipelines.pipelineCounter(lower: op, in: graph),
+                      awaits: pipelines.pipelineCounter(upper: op, in: graph))
         carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount

@@ -267,8 +267,8 @@ extension CEmitter {
         // gradient both share after them (ConcurrentRecurrences.backwardBranches). Where the
         // recurrences compute that gradient step by step, the second in turn adds its share
         // into a buffer of its own, summed into the gradient after both.
-        let concurrent = ConcurrentRecurrences(graph: graph)
-        var backwardPairs = concurrent.pairs.compactMap { concurrent.backwardBranches($0, graph: graph) }
+        let concurrent = ConcurrentRecurrences(graph: graph, pipelines: true)
+        var backwardPairs = concurrent.pairs.filter { $0.pipeline == nil }.compactMap { concurrent.backwardBranches($0, graph: graph) }
         var separate: [Int: Set<ValueID>] = [:]
         for (k, pair) in backwardPairs.enumerated() {
             let scan = graph.ops[pair.separateScan]
@@ -371,8 +371,9 @@ extension CEmitter {
                 return "    \(scanEmitter.functionName(scan))_train(\(a.joined(separator: ", ")));\n"
             }, workspace: { "ws\($0.results[0].index)" }, dropoutMask: { "mask\($0.index)" }, training: true)
         }
-        // Two independent recurrences may run side by side: every buffer of the training
-        // forward is its own (activations, histories, workspaces), so they share none.
+        // Two independent recurrences may run side by side, and two stacked ones as a
+        // pipeline: every buffer of the training forward is its own (activations,
+        // histories, workspaces), so they share none.
         s += concurrent.emitOps(count: graph.ops.count, code: forwardCode)
         // The forward is done: the backward's buffers take the forward packings' place.
         if !region.forward.isEmpty {
