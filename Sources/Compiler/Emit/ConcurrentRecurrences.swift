@@ -15,6 +15,11 @@ import GraphIR
 /// no op of the second reads a value of the first. The values of both branches live from
 /// the pair's first op to at least its last (`MemoryPlan` must not hand one branch's
 /// memory to the other while both run).
+///
+/// Two stacked recurrences are not independent, but where the upper one reads the lower
+/// one only through the input projection it computes step by step, its step t needs only
+/// the lower one's row t: they run as a pipeline, each on one thread, the upper one
+/// waiting for each row (`rnnc_pipelines`, `rnnc_await_step`; `init(graph:pipelines:)`).
 struct ConcurrentRecurrences {
     struct Pair {
         /// Op indices from the first branch's first op to the second's recurrence.
