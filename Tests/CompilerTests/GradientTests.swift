@@ -254,18 +254,8 @@ final class GradientTests: XCTestCase {
             let x = (0..<(B * T * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50 - 1 }
             let y = (0..<(B * T * 3)).map { (i: Int) -> Float in Float((i * 11) % 13) / 6 - 1 }
             let lengths = (0..<B).map { Int32(T - $0 % 3) }
-            var outputs: [[UInt32]] = [], gradients: [[[UInt32]]] = []
-            for threads in [1, 2, 3] {
-                model.setThreads(threads)
-                let run = try model.run(batch: B, time: T, inputs: [.floats(x)], lengths: lengths)
-                outputs.append(run[0].values.map(\.bitPattern))
-                let g = try model.gradients(batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)], lengths: lengths)
-                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
-            }
-            for k in 1...2 {
-                XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
-                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B): gradients on \(k + 1) threads differ from 1")
-            }
+            try assertSameBitsOnOneToThreeThreads(model, batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)],
+                                                  lengths: lengths, "B = \(B)")
         }
     }
 
@@ -299,18 +289,8 @@ final class GradientTests: XCTestCase {
             let x = (0..<(B * T * 30)).map { (i: Int) -> Float in Float((i * 29) % 97) / 48 - 1 }
             let lengths = (0..<B).map { Int32(T - $0 % 4) }
             let y = (0..<(B * T * 2)).map { (i: Int) -> Float in Float((i * 13) % 17) / 8 - 1 }
-            var outputs: [[[UInt32]]] = [], gradients: [[[UInt32]]] = []
-            for threads in [1, 2, 3] {
-                model.setThreads(threads)
-                let run = try model.run(batch: B, time: T, inputs: [.floats(x)], lengths: lengths)
-                outputs.append(run.map { $0.values.map(\.bitPattern) })
-                let g = try model.gradients(batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)], lengths: lengths)
-                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
-            }
-            for k in 1...2 {
-                XCTAssertTrue(outputs[0] == outputs[k], "B = \(B): outputs on \(k + 1) threads differ from 1")
-                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B): gradients on \(k + 1) threads differ from 1")
-            }
+            try assertSameBitsOnOneToThreeThreads(model, batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)],
+                                                  lengths: lengths, "B = \(B)")
         }
     }
 
@@ -340,15 +320,26 @@ final class GradientTests: XCTestCase {
             let words = (0..<(B * T)).map { Int32(($0 * 7 + 3) % 20) }
             let labels = (0..<B).map { Int32($0 % 3) }
             let lengths = (0..<B).map { Int32(T - $0 % 3) }
-            var gradients: [[[UInt32]]] = []
-            for threads in [1, 2, 3] {
-                model.setThreads(threads)
-                let g = try model.gradients(batch: B, time: T, inputs: [.ints(words)], targets: [.ints(labels)], lengths: lengths)
-                gradients.append(g.gradients.map { $0.map(\.bitPattern) })
-            }
-            for k in 1...2 {
-                XCTAssertTrue(gradients[0] == gradients[k], "B = \(B), T = \(T): gradients on \(k + 1) threads differ from 1")
-            }
+            try assertSameBitsOnOneToThreeThreads(model, batch: B, time: T, inputs: [.ints(words)], targets: [.ints(labels)],
+                                                  lengths: lengths, "B = \(B), T = \(T)")
+        }
+    }
+
+    /// Outputs and gradients of one batch on 1, 2 and 3 threads: they must be the same bits.
+    private func assertSameBitsOnOneToThreeThreads(_ model: CompiledModel, batch B: Int, time T: Int,
+                                                   inputs: [CompiledModel.Buffer], targets: [CompiledModel.Buffer],
+                                                   lengths: [Int32], _ label: String) throws {
+        var outputs: [[[UInt32]]] = [], gradients: [[[UInt32]]] = []
+        for threads in [1, 2, 3] {
+            model.setThreads(threads)
+            let run = try model.run(batch: B, time: T, inputs: inputs, lengths: lengths)
+            outputs.append(run.map { $0.values.map(\.bitPattern) })
+            let g = try model.gradients(batch: B, time: T, inputs: inputs, targets: targets, lengths: lengths)
+            gradients.append(g.gradients.map { $0.map(\.bitPattern) })
+        }
+        for k in 1...2 {
+            XCTAssertTrue(outputs[0] == outputs[k], "\(label): outputs on \(k + 1) threads differ from 1")
+            XCTAssertTrue(gradients[0] == gradients[k], "\(label): gradients on \(k + 1) threads differ from 1")
         }
     }
 
