@@ -163,6 +163,13 @@ static inline void rnnc_cpu_relax(void) {
 #endif
 }
 
+/* One round of waiting for another thread: a pause, or after 2^14 rounds the core given up
+ * (rnnc_barrier, rnnc_await_step). */
+static inline void rnnc_wait_round(unsigned rounds) {
+    if (rounds < (1u << 14)) rnnc_cpu_relax();
+    else sched_yield();
+}
+
 static inline void rnnc_barrier(rnnc_team_barrier *b, int nth, int *sense) {
     if (nth < 2) return;
     int s = !*sense;
@@ -172,10 +179,7 @@ static inline void rnnc_barrier(rnnc_team_barrier *b, int nth, int *sense) {
         __atomic_store_n(&b->flag, s, __ATOMIC_RELEASE);
         return;
     }
-    for (unsigned spins = 0; __atomic_load_n(&b->flag, __ATOMIC_ACQUIRE) != s; spins++) {
-        if (spins < (1u << 14)) rnnc_cpu_relax();
-        else sched_yield();
-    }
+    for (unsigned spins = 0; __atomic_load_n(&b->flag, __ATOMIC_ACQUIRE) != s; spins++) rnnc_wait_round(spins);
 }
 
 /* [lo, hi): thread tid's contiguous share of n items (the first n % nth get one more). */
@@ -671,10 +675,7 @@ static inline void rnnc_step_done(int *done, int steps) { __atomic_store_n(done,
 /* The upper recurrence waits until the lower one has committed `steps` steps. Run one after
  * the other, the lower one has committed them all before the upper one starts. */
 static inline void rnnc_await_step(const int *done, int steps) {
-    for (unsigned spins = 0; __atomic_load_n(done, __ATOMIC_ACQUIRE) < steps; spins++) {
-        if (spins < (1u << 14)) rnnc_cpu_relax();
-        else sched_yield();
-    }
+    for (unsigned spins = 0; __atomic_load_n(done, __ATOMIC_ACQUIRE) < steps; spins++) rnnc_wait_round(spins);
 }
 
 /* One core's L2 cache in bytes, as the C library reports it (glibc reads cpuid); 0 where

@@ -191,7 +191,7 @@ public struct CEmitter {
         s += "    int dropout_on;           /* training applies dropout (on by default) */\n"
         s += "    uint64_t rng;             /* dropout's generator */\n"
         for op in graph.ops { if case .scan = op.kind { s += "    float *carry\(op.results[0].index);\n" } }
-        for pair in ConcurrentRecurrences(graph: graph, pipelines: true).pairs {
+        for pair in ConcurrentRecurrences(graph: graph).pairs {
             if let p = pair.pipeline { s += "    int \(p.counter);  /* a pipeline's lower recurrence: steps committed */\n" }
         }
         s += "    float *arena;           /* activations of one call, laid out by the memory plan */\n"
@@ -377,7 +377,7 @@ public struct CEmitter {
     func memoryPlan() -> MemoryPlan<ValueID> {
         var lastUse: [ValueID: Int] = [:]
         let streamed = StreamedProjections(graph: graph)
-        let concurrent = ConcurrentRecurrences(graph: graph, pipelines: true)
+        let concurrent = ConcurrentRecurrences(graph: graph)
         for (i, op) in graph.ops.enumerated() {
             let at = concurrent.pair(containing: i)?.ops.upperBound ?? i
             for o in op.operands { lastUse[o] = at }
@@ -547,7 +547,7 @@ public struct CEmitter {
             s += "    float *slot\(i) = m->arena + offset; offset += \(plan.sizeExpression(ofSlot: i));\n"
         }
         s += "\n"
-        s += ConcurrentRecurrences(graph: graph, pipelines: true).emitOps(count: graph.ops.count) { i in
+        s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count) { i in
             forwardOpCode(graph.ops[i], ptr: { storage($0, plan) }, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
             }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })

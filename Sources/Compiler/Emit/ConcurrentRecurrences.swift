@@ -19,7 +19,8 @@ import GraphIR
 /// Two stacked recurrences are not independent, but where the upper one reads the lower
 /// one only through the input projection it computes step by step, its step t needs only
 /// the lower one's row t: they run as a pipeline, each on one thread, the upper one
-/// waiting for each row (`rnnc_pipelines`, `rnnc_await_step`; `init(graph:pipelines:)`).
+/// waiting for each row (`rnnc_pipelines`, `rnnc_await_step`). Inference and the training
+/// forward run them so; their backward runs in turn.
 struct ConcurrentRecurrences {
     struct Pair {
         /// Op indices from the first branch's first op to the second's recurrence.
@@ -27,8 +28,8 @@ struct ConcurrentRecurrences {
         /// Op indices of each branch (no parameter plumbing).
         let first: [Int]
         let second: [Int]
-        /// For a pipeline (`init(graph:pipelines:)`): the counter of the lower recurrence's
-        /// committed steps (`done<index>` in the model), and the C deciding whether it runs.
+        /// For a pipeline of stacked recurrences: the counter of the lower one's committed
+        /// steps (`done<index>` in the model), and the C deciding whether it runs.
         var pipeline: (counter: String, condition: String)? = nil
 
         var branches: Branches {
@@ -73,11 +74,10 @@ struct ConcurrentRecurrences {
 
     let pairs: [Pair]
 
-    /// `pipelines`: also pair stacked recurrences (their time loops signal each step,
-    /// `ScanEmitter`), where the upper one's streamed input projections are all it reads of
-    /// the lower one, and both run forward in time. Inference and the training forward run
-    /// them so; their backward runs in turn.
-    init(graph: Graph, pipelines: Bool = false) {
+    /// Independent branches pair side by side; stacked ones (their time loops signal each
+    /// step, `ScanEmitter`) pair as a pipeline where the upper one's streamed input
+    /// projections are all it reads of the lower one, and both run forward in time.
+    init(graph: Graph) {
         var readers: [ValueID: Int] = [:]
         for op in graph.ops { for o in op.operands { readers[o, default: 0] += 1 } }
         for (_, v) in graph.outputs { readers[v, default: 0] += 1 }
@@ -107,13 +107,13 @@ struct ConcurrentRecurrences {
             return nil
         }
 
-        /// Whether branch b reads of branch a only its recurrence's output, through
-        /// projections that b's recurrence computes step by step, both forward in time.
-        func stacked(_ a: [Int], _ b: [Int]) -> Bool {
+        /// Whether branch b reads of branch a (which writes `written`) only its recurrence's
+        /// output, through projections that b's recurrence computes step by step, both
+        /// forward in time.
+        func stacked(_ a: [Int], _ b: [Int], written: Set<ValueID>) -> Bool {
             let lower = ops[a.last!], upper = ops[b.last!]
             guard case .scan(false) = lower.kind, case .scan(false) = upper.kind else { return false }
             let streamedOps = Set(StreamedProjections(graph: graph).of(upper).values.map { $0.results[0] })
-            let written = Set(a.flatMap { ops[$0].results })
             return b.allSatisfy { i in
                 let reads = ops[i].operands.filter(written.contains)
                 return reads.isEmpty || (reads == [lower.results[0]] && streamedOps.contains(ops[i].results[0]))
@@ -130,7 +130,7 @@ struct ConcurrentRecurrences {
                     i = b.next
                     continue
                 }
-                if pipelines, stacked(a.ops, b.ops) {
+                if stacked(a.ops, b.ops, written: written) {
                     let work = ScanEmitter(graph: graph, prefix: "")
                     let madds = { (op: Op) in "(double)B * \(work.stepWork(op) + work.streamedWork(op))" }
                     let lower = ops[a.ops.last!], upper = ops[b.ops.last!]
@@ -146,18 +146,14 @@ struct ConcurrentRecurrences {
         pairs = found
     }
 
-    /// The counter a recurrence (by its op) signals its committed steps on, as the lower one
-    /// of a pipeline, or waits on, as the upper one.
-    func pipelineCounter(lower op: Op, in graph: Graph) -> String? {
-        pairs.first { $0.pipeline != nil && graph.ops[$0.first.last!].results[0] == op.results[0] }?.pipeline?.counter
+    /// The counters a recurrence (by its op) signals its committed steps on, as the lower
+    /// one of a pipeline, and waits on, as the upper one.
+    func pipelineCounters(of op: Op, in graph: Graph) -> (signals: String?, awaits: String?) {
+        let isScan = { (i: Int) in graph.ops[i].results[0] == op.results[0] }
+        let lower = pairs.first { $0.pipeline != nil && isScan($0.first.last!) }
+        let upper = pairs.first { $0.pipeline != nil && isScan($0.second.last!) }
+        return (lower?.pipeline?.counter, upper?.pipeline?.counter)
     }
-
-    func pipelineCounter(upper op: Op, in graph: Graph) -> String? {
-        pairs.first { $0.pipeline != nil && graph.ops[$0.second.last!].results[0] == op.results[0] }?.pipeline?.counter
-    }
-
-    /// The pair whose first op is `i`.
-    func pair(startingAt i: Int) -> Pair? { pairs.first { $0.ops.lowerBound == i } }
 
     /// The pair holding op `i`.
     func pair(containing i: Int) -> Pair? { pairs.first { $0.ops.contains(i) } }

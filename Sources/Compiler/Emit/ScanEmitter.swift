@@ -210,10 +210,9 @@ struct ScanEmitter {
         }
         // The two recurrences of a pipeline (inference and the training forward): the lower
         // one counts its committed steps, the upper one waits for the step it reads.
-        let pipelines = ConcurrentRecurrences(graph: graph, pipelines: true)
+        let pipeline = ConcurrentRecurrences(graph: graph).pipelineCounters(of: op, in: graph)
         s += teamLoop(op, layout: l, training: training, reverse: reverse, ahead: ahead.map { ($0.operand, $0.projection) },
-                      signals: pipelines.pipelineCounter(lower: op, in: graph),
-                      awaits: pipelines.pipelineCounter(upper: op, in: graph))
+                      signals: pipeline.signals, awaits: pipeline.awaits)
         carryOffset = 0
         for (i, st) in states.enumerated() {
             let w = graph.type(of: st).featureCount
@@ -266,7 +265,7 @@ struct ScanEmitter {
     /// A step of one product and one fused kernel reading it in gate blocks drops the
     /// first when the run splits the product gate-aligned (`GateAlignment`).
     private func teamLoop(_ op: Op, layout l: Layout, training: Bool, reverse: Bool,
-                          ahead: (operand: Int, projection: Op)?, signals: String? = nil, awaits: String? = nil) -> String {
+                          ahead: (operand: Int, projection: Op)?, signals: String?, awaits: String?) -> String {
         let region = op.region!
         let stepInputs = op.operands.count
         let states = Array(region.arguments.dropFirst(stepInputs))

@@ -267,7 +267,7 @@ extension CEmitter {
         // gradient both share after them (ConcurrentRecurrences.backwardBranches). Where the
         // recurrences compute that gradient step by step, the second in turn adds its share
         // into a buffer of its own, summed into the gradient after both.
-        let concurrent = ConcurrentRecurrences(graph: graph, pipelines: true)
+        let concurrent = ConcurrentRecurrences(graph: graph)
         var backwardPairs = concurrent.pairs.filter { $0.pipeline == nil }.compactMap { concurrent.backwardBranches($0, graph: graph) }
         var separate: [Int: Set<ValueID>] = [:]
         for (k, pair) in backwardPairs.enumerated() {
