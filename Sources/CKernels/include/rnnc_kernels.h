@@ -331,7 +331,8 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * between the 16 measured not to pay and the 32 measured to pay (24 itself not measured).
  * (Measured with AVX2; with AVX-512 a row of a panel is 3 lines, 3 prefetches. On Zen 4
  * with AVX-512, turning it off at shape C made inference 1.080x (LSTM) and 1.038x (GRU) as
- * long, in pairs.) */
+ * long, in pairs.) Only products whose threads split the panels prefetch: a row-split
+ * product's blocks do not (rnnc_gemm_block says why). */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)
 #endif
@@ -624,12 +625,24 @@ static inline __attribute__((always_inline)) void rnnc_gemm_block_strided(int t0
     }
 }
 
-/* Row-major A: the one copy of the tile code for ordinary products. */
+/* Row-major A: the one copy of the tile code for ordinary products, with no prefetch.
+ * Its callers are a row-split product's blocks (rnnc_gemm_part_ordered: a hoisted input
+ * projection, a dense layer over every step, a backward product over a window) and a
+ * single panel's tiles (rnnc_gemm_part_tiles, where there is no next panel to fetch).
+ * There the copy of the 8 x 48 tile that prefetches (it carries the prefetch pointer and
+ * scale through its k loop) ran out of registers: it spilled its sums to the stack at
+ * every k, and one reload took 36% of the product's samples (perf annotate, Zen 4). With
+ * the prefetch off here, that copy is not compiled into the row path at all. Zen 4,
+ * AVX-512, 1 thread, weights of 2 MB or more (the prefetch threshold), GFLOP/s with and
+ * without the prefetch (a harness timing rnnc_gemm_part):
+ * M = 200, N = 1536, K = 512 74 and 110; M = 3200, N = 2048, K = 512 48 and 97;
+ * M = 200, N = 4096, K = 1024 46 and 89; on 2 threads 74 and 142, 99 and 191. An LSTM at
+ * T = 100, B = 2, I = 512, H = 384, whose projection is hoisted below 4 examples, ran
+ * 0.81x ONNX Runtime's speed on 1 thread and 0.47x on 2 with it (bench/compare.py). */
 static inline void rnnc_gemm_block(int t0, int t1, int M, int p0, int p1, int N, int K, const float *restrict A, int lda,
                                    const float *restrict packed, const float *restrict bias, float *restrict C, int ldc,
                                    int accumulate) {
-    rnnc_gemm_block_strided(t0, t1, M, p0, p1, 1, 0, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0,
-                            rnnc_prefetch_panels(M, N, K));
+    rnnc_gemm_block_strided(t0, t1, M, p0, p1, 1, 0, N, K, A, lda, 1, packed, bias, C, ldc, accumulate, 0, 0);
 }
 
 /* Batches from which a recurrence computes its hoisted input projection step by step,
