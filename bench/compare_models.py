@@ -13,6 +13,10 @@ user would write for each (state_dict names as in Tests/Golden/make_golden.py):
   jordan         a user cell (the output fed back), H=32, O=4, mse    a plain PyTorch loop over the steps
   char_lstm      embedding 256x64, 2-layer LSTM H=256 (dropout 0.2),  nn.Embedding -> nn.LSTM(2 layers)
                  dense to 256 on every step, cross-entropy            -> nn.Linear
+  word_lm        bench/models/word_lm.rnn, not an example: embedding  nn.Embedding -> nn.LSTM(2 layers)
+                 10000x200, 2-layer LSTM H=200, dense to 10000 on     -> nn.Linear
+                 every step (the Penn Treebank "small" size: run it
+                 with --batches 20 --seq 20), cross-entropy
 
   infer  rnnc: `rnnc bench MODEL --json` (the model's outputs, in-process, median over >= 1 s)
          PyTorch: eval(), torch.inference_mode(), the model's outputs (softmax where the model
@@ -48,7 +52,14 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-MODELS = ["sentiment_gru", "price_rnn", "jordan", "char_lstm"]
+BUNDLED = ["sentiment_gru", "price_rnn", "jordan", "char_lstm"]
+MODELS = BUNDLED + ["word_lm"]
+
+
+def model_path(name):
+    """models/NAME.rnn, or for the models only benchmarks use, bench/models/NAME.rnn."""
+    shipped = os.path.join(ROOT, "models", f"{name}.rnn")
+    return shipped if os.path.exists(shipped) else os.path.join(HERE, "models", f"{name}.rnn")
 
 
 # ------------------------------------------------------------------------------ PyTorch modules
@@ -124,9 +135,24 @@ def torch_module(name):
         def loss(self, out, target):
             return F.cross_entropy(out.reshape(-1, 256), target.reshape(-1))
 
+    class WordLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10000, 200)
+            self.hidden = nn.LSTM(200, 200, num_layers=2, batch_first=True)
+            self.logits = nn.Linear(200, 10000)
+
+        def forward(self, words):
+            h, _ = self.hidden(self.emb(words))
+            logits = self.logits(h)
+            return logits if self.training else torch.softmax(logits, dim=-1)
+
+        def loss(self, out, target):
+            return F.cross_entropy(out.reshape(-1, 10000), target.reshape(-1))
+
     torch.manual_seed(0)
     return {"sentiment_gru": SentimentGRU, "price_rnn": PriceRNN, "jordan": Jordan,
-            "char_lstm": CharLSTM}[name]()
+            "char_lstm": CharLSTM, "word_lm": WordLM}[name]()
 
 
 def torch_data(name, B, T):
@@ -140,6 +166,8 @@ def torch_data(name, B, T):
         return torch.randn(B, T, 1, generator=g), torch.randn(B, 1, generator=g)
     if name == "jordan":
         return torch.randn(B, T, 8, generator=g), torch.rand(B, T, 4, generator=g)
+    if name == "word_lm":
+        return torch.randint(0, 10000, (B, T), generator=g), torch.randint(0, 10000, (B, T), generator=g)
     return torch.randint(0, 256, (B, T), generator=g), torch.randint(0, 256, (B, T), generator=g)
 
 
@@ -205,7 +233,7 @@ def ort_ms(name, B, T, n):
 # ------------------------------------------------------------------------------ rnnc
 
 def rnnc_ms(rnnc, name, mode, B, T, n, cache):
-    cmd = [rnnc, "bench", os.path.join(ROOT, "models", f"{name}.rnn"), "--batch", str(B), "--seq", str(T),
+    cmd = [rnnc, "bench", model_path(name), "--batch", str(B), "--seq", str(T),
            "--threads", str(n), "--json"] + (["--train"] if mode == "train" else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True,
                          env=dict(os.environ, RNNC_CACHE=cache)).stdout
@@ -220,7 +248,7 @@ def worker(side, name, mode, B, T, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=BUNDLED)
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 32])
     ap.add_argument("--seq", type=int, default=100)
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])

@@ -282,4 +282,60 @@ final class NativeKernelTests: XCTestCase {
         """)
         XCTAssertEqual(failures, "")
     }
+
+    /// Softmax and the cross-entropy loss read their rows by vector lanes (the maximum and
+    /// the sums): against double-precision loops, for widths with and without a partial
+    /// last vector, with a large logit in each row; softmax in place gives the bits of
+    /// softmax into another buffer; the loss's gradient is softmax minus the one-hot label,
+    /// over the row count (within 1e-5 of |g| + 0.01).
+    func testSoftmaxAndCrossEntropyMatchDoublePrecisionLoops() throws {
+        let failures = try runChecks("""
+        #include <math.h>
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            int widths[] = {1, 3, 15, 16, 17, 33, 100, 1000, 10000};
+            for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+                int n = widths[w], rows = 5;
+                float *x = rnnc_alloc_floats((size_t)rows * n), *y = rnnc_alloc_floats((size_t)rows * n);
+                float *dz = rnnc_alloc_floats((size_t)rows * n);
+                int32_t labels[5];
+                for (int i = 0; i < rows * n; i++) x[i] = (float)sin(i * 1.7) * 8.0f + (i % 13 == 5 ? 30.0f : 0.0f);
+                for (int r = 0; r < rows; r++) labels[r] = (r * 7919) % n;
+                rnnc_softmax_rows(rows, n, x, n, y, n, 1);
+                double loss = rnnc_cross_entropy_loss(rows, n, x, labels, NULL, dz), want_loss = 0.0;
+                double worst = 0.0, worst_dz = 0.0;
+                for (int r = 0; r < rows; r++) {
+                    const float *xr = x + (size_t)r * n;
+                    double m = xr[0], s = 0.0;
+                    for (int j = 1; j < n; j++) m = xr[j] > m ? xr[j] : m;
+                    for (int j = 0; j < n; j++) s += exp((double)xr[j] - m);
+                    want_loss += (log(s) + m - xr[labels[r]]) / rows;
+                    for (int j = 0; j < n; j++) {
+                        double p = exp((double)xr[j] - m) / s;
+                        double g = (p - (j == labels[r] ? 1.0 : 0.0)) / rows;
+                        double e = fabs(y[(size_t)r * n + j] - p) / (p > 1e-30 ? p : 1e-30);
+                        if (p > 1e-30 && e > worst) worst = e;
+                        /* near the label p is close to 1, and p - 1 cancels: float's p is good
+                         * to 6e-8, hence the absolute term (allclose's atol) */
+                        double eg = fabs(dz[(size_t)r * n + j] - g) / (fabs(g) + 1e-2);
+                        if (eg > worst_dz) worst_dz = eg;
+                    }
+                }
+                if (worst > 1e-5 && at < size - 64) at += snprintf(report + at, size - at, "softmax n=%d: %.3g; ", n, worst);
+                if (worst_dz > 1e-5 && at < size - 64) at += snprintf(report + at, size - at, "dz n=%d: %.3g; ", n, worst_dz);
+                if (fabs(loss - want_loss) > 1e-6 * fabs(want_loss) && at < size - 64)
+                    at += snprintf(report + at, size - at, "loss n=%d: %.9g vs %.9g; ", n, loss, want_loss);
+                rnnc_softmax_rows(rows, n, x, n, x, n, 1);
+                if (memcmp(x, y, sizeof(float) * (size_t)rows * n) != 0 && at < size - 64)
+                    at += snprintf(report + at, size - at, "in place n=%d differs; ", n);
+                free(x);
+                free(y);
+                free(dz);
+            }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
 }
