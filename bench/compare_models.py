@@ -120,39 +120,29 @@ def torch_module(name):
         def loss(self, out, target):
             return F.mse_loss(out, target)
 
-    class CharLSTM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(256, 64)
-            self.hidden = nn.LSTM(64, 256, num_layers=2, dropout=0.2, batch_first=True)
-            self.logits = nn.Linear(256, 256)
+    class TokenLSTM(nn.Module):
+        """An embedding, a 2-layer LSTM and a dense layer over the vocabulary at every step:
+        char_lstm and word_lm."""
 
-        def forward(self, chars):
-            h, _ = self.hidden(self.emb(chars))
+        def __init__(self, vocab, dim, hidden, dropout):
+            super().__init__()
+            self.vocab = vocab
+            self.emb = nn.Embedding(vocab, dim)
+            self.hidden = nn.LSTM(dim, hidden, num_layers=2, dropout=dropout, batch_first=True)
+            self.logits = nn.Linear(hidden, vocab)
+
+        def forward(self, tokens):
+            h, _ = self.hidden(self.emb(tokens))
             logits = self.logits(h)
             return logits if self.training else torch.softmax(logits, dim=-1)
 
         def loss(self, out, target):
-            return F.cross_entropy(out.reshape(-1, 256), target.reshape(-1))
-
-    class WordLM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(10000, 200)
-            self.hidden = nn.LSTM(200, 200, num_layers=2, batch_first=True)
-            self.logits = nn.Linear(200, 10000)
-
-        def forward(self, words):
-            h, _ = self.hidden(self.emb(words))
-            logits = self.logits(h)
-            return logits if self.training else torch.softmax(logits, dim=-1)
-
-        def loss(self, out, target):
-            return F.cross_entropy(out.reshape(-1, 10000), target.reshape(-1))
+            return F.cross_entropy(out.reshape(-1, self.vocab), target.reshape(-1))
 
     torch.manual_seed(0)
     return {"sentiment_gru": SentimentGRU, "price_rnn": PriceRNN, "jordan": Jordan,
-            "char_lstm": CharLSTM, "word_lm": WordLM}[name]()
+            "char_lstm": lambda: TokenLSTM(256, 64, 256, 0.2),
+            "word_lm": lambda: TokenLSTM(10000, 200, 200, 0.0)}[name]()
 
 
 def torch_data(name, B, T):
