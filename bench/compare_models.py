@@ -54,6 +54,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BUNDLED = ["sentiment_gru", "price_rnn", "jordan", "char_lstm"]
 MODELS = BUNDLED + ["word_lm"]
+# The models whose input and target are token ids: their vocabulary.
+VOCAB = {"char_lstm": 256, "word_lm": 10000}
 
 
 def model_path(name):
@@ -141,8 +143,8 @@ def torch_module(name):
 
     torch.manual_seed(0)
     return {"sentiment_gru": SentimentGRU, "price_rnn": PriceRNN, "jordan": Jordan,
-            "char_lstm": lambda: TokenLSTM(256, 64, 256, 0.2),
-            "word_lm": lambda: TokenLSTM(10000, 200, 200, 0.0)}[name]()
+            "char_lstm": lambda: TokenLSTM(VOCAB[name], 64, 256, 0.2),
+            "word_lm": lambda: TokenLSTM(VOCAB[name], 200, 200, 0.0)}[name]()
 
 
 def torch_data(name, B, T):
@@ -156,9 +158,8 @@ def torch_data(name, B, T):
         return torch.randn(B, T, 1, generator=g), torch.randn(B, 1, generator=g)
     if name == "jordan":
         return torch.randn(B, T, 8, generator=g), torch.rand(B, T, 4, generator=g)
-    if name == "word_lm":
-        return torch.randint(0, 10000, (B, T), generator=g), torch.randint(0, 10000, (B, T), generator=g)
-    return torch.randint(0, 256, (B, T), generator=g), torch.randint(0, 256, (B, T), generator=g)
+    V = VOCAB[name]
+    return torch.randint(0, V, (B, T), generator=g), torch.randint(0, V, (B, T), generator=g)
 
 
 def timed(fn, seconds=1.0, warmup=3):
