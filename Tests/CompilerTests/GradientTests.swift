@@ -325,6 +325,49 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// A dense layer over every step whose logits go into a softmax runs as one kernel,
+    /// row tile by row tile (`DenseSoftmax`), from 129 rows (threads split the product's
+    /// rows). The probabilities must be the softmax of the logits output, within float
+    /// rounding of a double-precision softmax (the logits themselves are rnnc_gemm's bits,
+    /// `NativeKernelTests`), and the same bits on 1 to 3 threads.
+    func testDenseLayerFusedWithItsSoftmaxGivesTheSoftmaxOfItsLogits() throws {
+        let text = """
+        model lm_head {
+            input  words: int[time]
+            target next:  int[time]
+            emb    = embedding(words, vocab=300, dim=8)
+            h      = gru(emb, hidden=16)
+            logits = dense(h, units=300)
+            output logits
+            output probs = softmax(logits)
+            loss cross_entropy(logits, next)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "lm_head")
+        let c = try String(contentsOfFile: "\(build)/lm_head.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "rnnc_dense_softmax(B * T, 300, 16,").count - 1, 1,
+                       "the dense layer and its softmax as one call in inference (training skips the softmax)")
+        for (B, T) in [(2, 9), (6, 30)] {
+            let words = (0..<(B * T)).map { Int32(($0 * 37 + 5) % 300) }
+            let next = (0..<(B * T)).map { Int32(($0 * 11 + 1) % 300) }
+            let lengths = (0..<B).map { Int32(T - $0 % 3) }
+            let run = try model.run(batch: B, time: T, inputs: [.ints(words)], lengths: lengths)
+            let logits = run[0].values, probs = run[1].values
+            var worst = 0.0
+            for r in 0..<(B * T) {
+                let row = logits[(r * 300)..<(r * 300 + 300)].map(Double.init)
+                let top = row.max()!, sum = row.reduce(0) { $0 + exp($1 - top) }
+                for j in 0..<300 {
+                    let p = exp(row[j] - top) / sum
+                    worst = max(worst, abs(Double(probs[r * 300 + j]) - p) / p)
+                }
+            }
+            XCTAssertLessThan(worst, 1e-6, "B = \(B), T = \(T): probabilities against the softmax of the logits")
+            try assertSameBitsOnOneToThreeThreads(model, batch: B, time: T, inputs: [.ints(words)], targets: [.ints(next)],
+                                                  lengths: lengths, "B = \(B), T = \(T)")
+        }
+    }
+
     /// Outputs and gradients of one batch on 1, 2 and 3 threads: they must be the same bits.
     private func assertSameBitsOnOneToThreeThreads(_ model: CompiledModel, batch B: Int, time T: Int,
                                                    inputs: [CompiledModel.Buffer], targets: [CompiledModel.Buffer],

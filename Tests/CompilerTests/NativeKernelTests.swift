@@ -338,4 +338,44 @@ final class NativeKernelTests: XCTestCase {
         """)
         XCTAssertEqual(failures, "")
     }
+
+    /// The dense layer with its softmax fused row tile by row tile (rnnc_dense_softmax) gives
+    /// the logits and the probabilities of rnnc_gemm then rnnc_softmax_rows, to the bit: at
+    /// products whose threads split panels (M <= 128) and rows, with partial row tiles and
+    /// panels, on 1 and 2 threads (the fused part called for each thread in turn).
+    func testDenseSoftmaxGivesTheBitsOfTheProductThenTheSoftmax() throws {
+        let failures = try runChecks("""
+        int run_checks(char *report, int size) {
+            int at = 0;
+            report[0] = 0;
+            int Ms[] = {5, 129, 403}, Ns[] = {10, 100, 1001}, Ks[] = {7, 64};
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    for (int c = 0; c < 2; c++) {
+                        int M = Ms[a], N = Ns[b], K = Ks[c];
+                        float *A = rnnc_alloc_floats((size_t)M * K), *W = rnnc_alloc_floats((size_t)N * K);
+                        float *bias = rnnc_alloc_floats(N), *packed = rnnc_alloc_floats(rnnc_packed_size(N, K));
+                        float *Z0 = rnnc_alloc_floats((size_t)M * N), *Y0 = rnnc_alloc_floats((size_t)M * N);
+                        float *Z1 = rnnc_alloc_floats((size_t)M * N), *Y1 = rnnc_alloc_floats((size_t)M * N);
+                        for (int i = 0; i < M * K; i++) A[i] = (float)(i % 13) * 0.37f - 2.0f;
+                        for (int i = 0; i < N * K; i++) W[i] = (float)(i % 17) * 0.11f - 0.9f;
+                        for (int i = 0; i < N; i++) bias[i] = (float)(i % 5) * 0.3f;
+                        rnnc_pack_weights(W, N, K, packed);
+                        rnnc_gemm(M, N, K, A, K, packed, bias, Z0, N, 1);
+                        rnnc_softmax_rows(M, N, Z0, N, Y0, N, 1);
+                        for (int nth = 1; nth <= 2; nth++) {
+                            memset(Z1, 0, sizeof(float) * (size_t)M * N);
+                            memset(Y1, 0, sizeof(float) * (size_t)M * N);
+                            if (M <= 128) rnnc_dense_softmax(M, N, K, A, K, packed, bias, Z1, Y1, nth);
+                            else for (int tid = 0; tid < nth; tid++) rnnc_dense_softmax_part(M, N, K, A, K, packed, bias, Z1, Y1, tid, nth);
+                            if ((memcmp(Z0, Z1, sizeof(float) * (size_t)M * N) || memcmp(Y0, Y1, sizeof(float) * (size_t)M * N)) && at < size - 64)
+                                at += snprintf(report + at, size - at, "M=%d N=%d K=%d nth=%d differ; ", M, N, K, nth);
+                        }
+                        free(A); free(W); free(bias); free(packed); free(Z0); free(Y0); free(Z1); free(Y1);
+                    }
+            return at;
+        }
+        """)
+        XCTAssertEqual(failures, "")
+    }
 }

@@ -1647,26 +1647,99 @@ static inline float rnnc_sigmoidf(float x) { return 1.0f / (1.0f + rnnc_exp_core
 #endif
 static inline float rnnc_reluf(float x) { return x > 0.0f ? x : 0.0f; }
 
-/* Softmax over rows of width n (row strides sx, sy; y may equal x). Subtracts the row
- * maximum first, as PyTorch does, so large logits do not overflow. Every pass over the row
- * vectorizes: the maximum and the sum by lanes (rnnc_row_max, rnnc_row_sum), the
- * exponentials and the division with `omp simd` (x and y may be one buffer, read and
- * written at the same index, which clang's own overlap check would send to the scalar
- * loop). A 10000-word vocabulary's softmax over 400 rows took 14 ms on one Zen 4 core,
- * as long as the product that made the logits, when the sum and the maximum ran one
- * float at a time. */
+/* Softmax of one row of width n (y may equal x), as PyTorch's CPU kernel computes it: the
+ * row maximum subtracted first, so large logits do not overflow, then e^(x - max), their
+ * sum, and a multiply by 1 / sum (ATen's _vec_softmax_lastdim multiplies by the
+ * reciprocal; a division per element also cost a third of the time of the exponentials).
+ * Every pass vectorizes: the maximum by lanes (rnnc_row_max); the exponentials with their
+ * sum in the same loop, in RNNC_VEC lane sums added lane by lane and then the tail, the
+ * order of rnnc_row_sum, so the bits are the same on every run and thread count. `omp
+ * simd` because x and y may be one buffer, read and written at the same index, which
+ * clang's own overlap check would send to the scalar loop. A 10000-word vocabulary's
+ * softmax over 400 rows took 14 ms on one Zen 4 core, as long as the product that made
+ * the logits, when the sum and the maximum ran one float at a time; 2.6 ms with the sum
+ * over the stored exponentials and a division, 2.3 ms like this (rows in memory). */
+static inline void rnnc_softmax_row(int n, const float *x, float *y) {
+    const float mx = rnnc_row_max(n, x);
+    const int full = n / RNNC_VEC * RNNC_VEC;
+    float lane[RNNC_VEC], sum = 0.0f;
+    for (int l = 0; l < RNNC_VEC; l++) lane[l] = 0.0f;
+    for (int j = 0; j < full; j += RNNC_VEC) {
+        #pragma omp simd
+        for (int l = 0; l < RNNC_VEC; l++) {
+            const float e = rnnc_expf(x[j + l] - mx);
+            y[j + l] = e;
+            lane[l] += e;
+        }
+    }
+    for (int l = 0; l < RNNC_VEC; l++) sum += lane[l];
+    for (int j = full; j < n; j++) {
+        const float e = rnnc_expf(x[j] - mx);
+        y[j] = e;
+        sum += e;
+    }
+    const float inverse = 1.0f / sum;
+    #pragma omp simd
+    for (int j = 0; j < n; j++) y[j] *= inverse;
+}
+
+/* Softmax over rows of width n (row strides sx, sy; y may equal x): rnnc_softmax_row. */
 static inline void rnnc_softmax_rows(int rows, int n, const float *x, size_t sx, float *y, size_t sy, int threads) {
     #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && (size_t)rows * n > 16384)
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * sx;
-        float *yr = y + (size_t)r * sy;
-        const float mx = rnnc_row_max(n, xr);
-        #pragma omp simd
-        for (int j = 0; j < n; j++) yr[j] = rnnc_expf(xr[j] - mx);
-        const float sum = rnnc_row_sum(n, yr);
-        #pragma omp simd
-        for (int j = 0; j < n; j++) yr[j] /= sum;
+    for (int r = 0; r < rows; r++) rnnc_softmax_row(n, x + (size_t)r * sx, y + (size_t)r * sy);
+}
+
+/* Thread tid's share of a dense layer whose output goes straight into a softmax:
+ * Z [M, N] = A [M, K] W^T + bias, then Y = softmax of Z's rows, one row tile (8 rows) at a
+ * time: its product over every panel, then its rows' softmax while they are still in this
+ * core's L2 (8 rows of a 10000-word vocabulary are 320 KB of logits and as much of
+ * probabilities). Run after the whole product, the softmax read the logits back from L3
+ * or memory. The tiles are rnnc_gemm's (a tile's rows depend on M and its index only)
+ * and each row is rnnc_softmax_row's, so Z and Y have the bits of the two kernels run one
+ * after the other. Y must not be A's buffer (DenseSoftmax.swift fuses only where the
+ * memory plan gave them two; char_lstm, whose plan puts its probabilities over the dense
+ * layer's input, was level in pairs either way). The row tile's product reads every panel of
+ * W, which therefore streams from L3 once per 8 rows; measured on one Zen 4 core for
+ * M = 400, N = 10000, K = 200 (word_lm's output layer), that product alone ran at 101
+ * GFLOP/s by single row tiles against 93 in rnnc_gemm's blocks of 64 rows (a harness,
+ * paired runs; likely because 64 output rows written in turn, each 40 KB from the next, are
+ * more streams than the prefetchers follow: not measured). With K = 1024 and 16 MB of
+ * weights (M = 200, N = 4096) single row tiles were 16% slower, so rnnc_gemm keeps its
+ * blocks. */
+static inline void rnnc_dense_softmax_part(int M, int N, int K, const float *restrict A, int lda,
+                                           const float *restrict packed, const float *restrict bias, float *restrict Z,
+                                           float *restrict Y, int tid, int nth) {
+    const int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    int lo, hi;
+    rnnc_split(rnnc_row_tiles(M), tid, nth, &lo, &hi);
+    for (int t = lo; t < hi; t++) {
+        int r0, r1;
+        rnnc_row_tile(M, t, &r0, &r1);
+        rnnc_gemm_block(t, t + 1, M, 0, panels, N, K, A, lda, packed, bias, Z, N, 0);
+        for (int r = r0; r < r1; r++) rnnc_softmax_row(N, Z + (size_t)r * N, Y + (size_t)r * N);
     }
+}
+
+/* Y = softmax(A W^T + bias) with Z = A W^T + bias kept (the loss reads the logits): the
+ * fused row tiles above where threads split the product's rows (rnnc_splits_panels is
+ * false); a few rows' product splits its panels between threads instead, and there the two
+ * kernels run one after the other. */
+static inline void rnnc_dense_softmax(int M, int N, int K, const float *restrict A, int lda,
+                                      const float *restrict packed, const float *restrict bias, float *restrict Z,
+                                      float *restrict Y, int threads) {
+    if (M <= 0 || N <= 0) return;
+    if (rnnc_splits_panels(M)) {
+        rnnc_gemm(M, N, K, A, lda, packed, bias, Z, N, threads);
+        rnnc_softmax_rows(M, N, Z, N, Y, N, threads);
+        return;
+    }
+    const int nt = rnnc_product_team(threads, (double)M * N * K);
+    if (nt == 1) {
+        rnnc_dense_softmax_part(M, N, K, A, lda, packed, bias, Z, Y, 0, 1);
+        return;
+    }
+    #pragma omp parallel num_threads(nt)
+    rnnc_dense_softmax_part(M, N, K, A, lda, packed, bias, Z, Y, rnnc_thread_id(), rnnc_thread_count());
 }
 
 /* ------------------------------------------------------------------------------------ */

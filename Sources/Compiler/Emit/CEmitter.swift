@@ -373,7 +373,8 @@ public struct CEmitter {
 
     /// Top-level values that live in the arena, and scan workspaces. The ops of two
     /// recurrences that may run side by side (`ConcurrentRecurrences`) count as one: what
-    /// they define lives from the pair's first op, and what they read to its last.
+    /// they define lives from the pair's first op, and what they read to its last. The input
+    /// of a dense layer fused with its softmax (`DenseSoftmax`) lives through the softmax.
     func memoryPlan() -> MemoryPlan<ValueID> {
         var lastUse: [ValueID: Int] = [:]
         let streamed = StreamedProjections(graph: graph)
@@ -383,6 +384,12 @@ public struct CEmitter {
             for o in op.operands { lastUse[o] = at }
             // A recurrence computing an input projection step by step reads its input.
             for p in streamed.of(op).values { lastUse[p.operands[0]] = at }
+        }
+        // A dense layer fused with its softmax reads its input until the softmax is done.
+        let denseSoftmax = DenseSoftmax(graph: graph)
+        for i in graph.ops.indices where denseSoftmax.fuses(at: i) {
+            let x = graph.ops[i].operands[0]
+            lastUse[x] = max(lastUse[x] ?? i, i + 1)
         }
         let end = graph.ops.count
         for (_, v) in graph.outputs { lastUse[v] = end }
@@ -547,8 +554,15 @@ public struct CEmitter {
             s += "    float *slot\(i) = m->arena + offset; offset += \(plan.sizeExpression(ofSlot: i));\n"
         }
         s += "\n"
+        let denseSoftmax = DenseSoftmax(graph: graph)
         s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count) { i in
-            forwardOpCode(graph.ops[i], ptr: { storage($0, plan) }, scanCall: { scan, args in
+            let ptr = { (v: ValueID) in storage(v, plan) }
+            if denseSoftmax.softmax(fusedInto: i, ptr: ptr) != nil {
+                return denseSoftmax.code(at: i, rows: rowCount(graph.type(of: graph.ops[i].results[0])),
+                                         comment: opComment, ptr: ptr)
+            }
+            if denseSoftmax.isFusedSoftmax(i, ptr: ptr) { return "" }
+            return forwardOpCode(graph.ops[i], ptr: ptr, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
             }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
         }

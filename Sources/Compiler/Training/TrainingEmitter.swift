@@ -357,11 +357,21 @@ extension CEmitter {
         s += region.carve(at: "shared")
         s += backwardPlan.declarations()
         s += "\n    /* forward, keeping every activation */\n"
+        let denseSoftmax = DenseSoftmax(graph: graph)
+        func needed(_ i: Int) -> Bool {
+            let op = graph.ops[i]
+            return op.kind.isParameterPlumbing || op.results.isEmpty || op.results.contains(where: computed.contains)
+        }
         func forwardCode(_ i: Int) -> String {
             let op = graph.ops[i]
-            if !op.kind.isParameterPlumbing, !op.results.isEmpty, !op.results.contains(where: computed.contains) {
+            if !needed(i) {
                 return "    /* not needed for the loss: \(opComment(op).replacingOccurrences(of: "\n     * ", with: " | ")) */\n"
             }
+            // A dense layer and the softmax after it, both needed: one fused call.
+            if i + 1 < graph.ops.count, needed(i + 1), denseSoftmax.softmax(fusedInto: i, ptr: ptr) != nil {
+                return denseSoftmax.code(at: i, rows: rowCount(graph.type(of: op.results[0])), comment: opComment, ptr: ptr)
+            }
+            if i > 0, needed(i - 1), denseSoftmax.isFusedSoftmax(i, ptr: ptr) { return "" }
             return forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
                 // The training scan takes its history before the workspace and thread count.
                 var a = Array(args.dropLast(2))
