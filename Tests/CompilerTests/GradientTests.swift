@@ -368,6 +368,36 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// In inference a recurrence with small weights runs as shares of the examples, one per
+    /// thread, each through every step with no barrier (`BatchSplit`, rnnc_batch_split: from
+    /// 4 rows a thread). Its outputs must be the bits of the whole batch on one thread: 8
+    /// examples (two shares on 2 threads, the whole batch on 3) and 13 (shares of 7 and 6, or
+    /// 5, 4 and 4), with lengths; a GRU under an LSTM of another width, with a dense layer.
+    func testRecurrencesSplitByExamplesGiveTheBitsOfOneThread() throws {
+        let text = """
+        model by_rows {
+            input  x: float[time, 6]
+            target y: float[time, 3]
+            h1 = lstm(x, hidden=20)
+            h2 = gru(concat(h1, x), hidden=16)
+            y_hat = dense(h2, units=3)
+            output y_hat
+            output h1
+            loss mse(y_hat, y)
+        }
+        """
+        let (model, build) = try TestSupport.load(modelText: text, name: "by_rows")
+        let c = try String(contentsOfFile: "\(build)/by_rows.c", encoding: .utf8)
+        XCTAssertEqual(c.components(separatedBy: "rnnc_batch_split(threads, B,").count - 1, 2, "both recurrences, in inference only")
+        for (B, T) in [(8, 11), (13, 6)] {
+            let x = (0..<(B * T * 6)).map { (i: Int) -> Float in Float((i * 29) % 97) / 48 - 1 }
+            let lengths = (0..<B).map { Int32(T - $0 % 4) }
+            let y = (0..<(B * T * 3)).map { (i: Int) -> Float in Float((i * 13) % 17) / 8 - 1 }
+            try assertSameBitsOnOneToThreeThreads(model, batch: B, time: T, inputs: [.floats(x)], targets: [.floats(y)],
+                                                  lengths: lengths, "B = \(B)")
+        }
+    }
+
     /// Outputs and gradients of one batch on 1, 2 and 3 threads: they must be the same bits.
     private func assertSameBitsOnOneToThreeThreads(_ model: CompiledModel, batch B: Int, time T: Int,
                                                    inputs: [CompiledModel.Buffer], targets: [CompiledModel.Buffer],

@@ -709,6 +709,31 @@ static inline long rnnc_l2_bytes(void) {
 #endif
 }
 
+/* Whether a recurrence runs as shares of its examples, one share per thread, each thread
+ * running the whole time loop on its own rows with no barrier at all (inference), rather
+ * than every thread taking a slice of every step's columns with a barrier between steps.
+ * Each share has at least RNNC_STREAM_MIN_BATCH rows (and 2: one row takes the
+ * matrix-vector tile, whose sums run in two chains), so it takes the same paths (and gives
+ * the same bits) as the whole batch: a step's rows are computed alike whatever their count
+ * from there. Each thread then reads all of the recurrence's weights
+ * (`weight_bytes`: the recurrent weights and those of the input projections computed step
+ * by step) at every step, where a slice of columns stays in its own L2: so the threads'
+ * copies together must fit in 16 L2s (16 MB here, half of this machine's L3; the L3 size
+ * glibc reports in this VM, 320 MB, is not the cache's). Measured on 2 Zen 4 threads (1 MB
+ * of L2 each, 32 MB of L3), inference, bench/pair.c, split / barriers: an LSTM with I = H =
+ * 64 at B = 8 0.87, I = H = 128 at B = 8 and 16 0.91 and 0.90, GRU 0.91, RNN at H = 256
+ * 0.95; past the L2 too: LSTM at
+ * H = 192 0.97, at H = 256 (2 MB) 0.98 at B = 8 and 0.83 at B = 32, GRU 0.93 and 0.98, at
+ * I = H = 512 (8 MB) 0.98 at B = 16 and 1.00 at B = 64 (GRU 1.00, RNN 0.99). More threads
+ * were not measured: the bound is what keeps 16 threads' copies of a large layer out of
+ * the L3 (at 16 threads, layers up to 1 MB split). */
+static inline int rnnc_batch_split(int threads, int B, size_t weight_bytes) {
+    long l2 = rnnc_l2_bytes();
+    const int rows = RNNC_STREAM_MIN_BATCH > 2 ? RNNC_STREAM_MIN_BATCH : 2;  /* batch 1 has paths of its own */
+    return threads > 1 && B >= rows * threads && l2 > 0 &&
+           (size_t)threads * weight_bytes <= 16 * (size_t)l2;
+}
+
 /* Whether splitting whole panels leaves threads idle for long: the busiest thread gets
  * ceil(panels / nth) panels, 25% or more above the mean. At 16 threads a 1024-wide
  * product has 22 panels of 48 columns: 6 threads get 2, 10 get 1. Splitting its row tiles

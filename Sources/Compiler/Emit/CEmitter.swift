@@ -555,7 +555,8 @@ public struct CEmitter {
         }
         s += "\n"
         let denseSoftmax = DenseSoftmax(graph: graph)
-        s += ConcurrentRecurrences(graph: graph).emitOps(count: graph.ops.count) { i in
+        let concurrent = ConcurrentRecurrences(graph: graph)
+        s += concurrent.emitOps(count: graph.ops.count) { i in
             let ptr = { (v: ValueID) in storage(v, plan) }
             if denseSoftmax.softmax(fusedInto: i, ptr: ptr) != nil {
                 return denseSoftmax.code(at: i, rows: rowCount(graph.type(of: graph.ops[i].results[0])),
@@ -564,7 +565,7 @@ public struct CEmitter {
             if denseSoftmax.isFusedSoftmax(i, ptr: ptr) { return "" }
             return forwardOpCode(graph.ops[i], ptr: ptr, scanCall: { scan, args in
                 "    \(ScanEmitter(graph: graph, prefix: prefix).functionName(scan))(\(args.joined(separator: ", ")));\n"
-            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) })
+            }, workspace: { storage(ScanEmitter.workspaceKey($0), plan) }, batchSplit: concurrent.pair(containing: i) == nil)
         }
         s += "\n"
         for (i, (_, v)) in graph.outputs.enumerated() {
@@ -584,9 +585,11 @@ public struct CEmitter {
     /// the projection's input.
     /// In inference (`training` false), a projection its recurrence computes ahead at batch
     /// 1 (`StreamedProjections.ahead`) runs here only when the recurrence does not.
+    /// With `batchSplit` (inference, a recurrence not run beside another), a recurrence may
+    /// run as shares of its examples, one per thread (`BatchSplit`).
     func forwardOpCode(_ op: Op, ptr: (ValueID) -> String, scanCall: (Op, [String]) -> String,
                        workspace: (Op) -> String, dropoutMask: ((ValueID) -> String)? = nil,
-                       training: Bool = false) -> String {
+                       training: Bool = false, batchSplit: Bool = false) -> String {
         switch op.kind {
         case .input, .param, .paramChunk, .stackRows, .constant:
             return ""
@@ -631,17 +634,35 @@ public struct CEmitter {
             }
             s += "    rnnc_gemm(\(rows), \(w.dims[0]), \(w.dims[1]), \(ptr(op.operands[0])), \(x.width), m->pk\(op.operands[1].index), \(bias ? "m->w\(op.operands[2].index)" : "NULL"), \(ptr(r!)), \(w.dims[0]), threads);\n"
         case .scan:
-            var args = ["m", "B", "T", "lengths"]
-            args += op.operands.map(ptr)
-            args += StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map { ptr($0.value.operands[0]) }
-            for (_, t) in ProjectedEmbeddings(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
-                args += [ptr(t.ids), "\(t.pays) ? \(t.buffer) : NULL"]
+            let streamed = StreamedProjections(graph: graph).of(op).sorted { $0.key < $1.key }.map(\.value)
+            // `share`: the arguments of one thread's share of the examples (BatchSplit), each
+            // batched buffer from row b0 on; the projections computed step by step are not
+            // read then (every share has RNNC_STREAM_MIN_BATCH rows or more).
+            func scanArgs(share: Bool) -> [String] {
+                let unread = Set(streamed.flatMap(\.results))
+                func at(_ v: ValueID) -> String {
+                    let t = graph.type(of: v)
+                    guard share, t.batched, !unread.contains(v) else { return ptr(v) }
+                    return "\(ptr(v)) + (size_t)b0 * \(t.sequence ? "T * " : "")\(t.featureCount)"
+                }
+                var args = ["m", share ? "b1 - b0" : "B", "T", share ? "lengths ? lengths + b0 : NULL" : "lengths"]
+                args += op.operands.map(at)
+                args += streamed.map { at($0.operands[0]) }
+                for (_, t) in ProjectedEmbeddings(graph: graph).of(op).sorted(by: { $0.key < $1.key }) {
+                    args += [at(t.ids), "\(t.pays) ? \(t.buffer) : NULL"]
+                }
+                args += op.results.map(at)
+                args.append(share ? "NULL" : "m->stateful ? m->carry\(op.results[0].index) : NULL")
+                let width = ScanEmitter(graph: graph, prefix: prefix).workspaceWidth(op)
+                args.append(share ? "\(workspace(op)) + (size_t)b0 * \(width)" : workspace(op))
+                args.append(share ? "1" : "threads")
+                return args
             }
-            args += op.results.map(ptr)
-            args.append("m->stateful ? m->carry\(op.results[0].index) : NULL")
-            args.append(workspace(op))
-            args.append("threads")
-            s += scanCall(op, args)
+            if batchSplit {
+                s += BatchSplit(graph: graph).code(scan: op, streamed: streamed, share: scanCall(op, scanArgs(share: true)))
+                s += "    "
+            }
+            s += scanCall(op, scanArgs(share: false))
         case .last:
             s += "    rnnc_last_step(B, T, \(rt!.featureCount), \(ptr(op.operands[0])), lengths, \(ptr(r!)));\n"
         case .concat:
