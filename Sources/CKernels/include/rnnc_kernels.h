@@ -722,9 +722,9 @@ static inline long rnnc_l2_bytes(void) {
  * glibc reports in this VM, 320 MB, is not the cache's). Measured on 2 Zen 4 threads (1 MB
  * of L2 each, 32 MB of L3), inference, bench/pair.c, split / barriers: an LSTM with I = H =
  * 64 at B = 8 0.87, I = H = 128 at B = 8 and 16 0.91 and 0.90, GRU 0.91, RNN at H = 256
- * 0.95; past the L2 too: LSTM at
- * H = 192 0.97, at H = 256 (2 MB) 0.98 at B = 8 and 0.83 at B = 32, GRU 0.93 and 0.98, at
- * I = H = 512 (8 MB) 0.98 at B = 16 and 1.00 at B = 64 (GRU 1.00, RNN 0.99). More threads
+ * 0.95; past the L2 too: LSTM at H = 192 0.97, at H = 256 (2 MB) 0.98 at B = 8 and 0.83 at
+ * B = 32, GRU 0.93 and 0.98, at I = H = 512 (8 MB) 0.98 at B = 16 and 1.00 at B = 64 (GRU
+ * 1.00, RNN 0.99). More threads
  * were not measured: the bound is what keeps 16 threads' copies of a large layer out of
  * the L3 (at 16 threads, layers up to 1 MB split). */
 static inline int rnnc_batch_split(int threads, int B, size_t weight_bytes) {
@@ -1532,21 +1532,6 @@ static inline float rnnc_row_max(int n, const float *x) {
     return m;
 }
 
-/* The sum of x[0..n) in a fixed order: RNNC_VEC lane sums (lane l adds x[l], x[l + VEC],
- * ...), which vectorize without reassociating anything, added lane by lane, then the tail.
- * The same bits on every run and thread count. A single running sum is a chain of
- * dependent scalar adds, 4 cycles a float. */
-static inline float rnnc_row_sum(int n, const float *x) {
-    int full = n / RNNC_VEC * RNNC_VEC;
-    float lane[RNNC_VEC], sum = 0.0f;
-    for (int l = 0; l < RNNC_VEC; l++) lane[l] = 0.0f;
-    for (int j = 0; j < full; j += RNNC_VEC)
-        for (int l = 0; l < RNNC_VEC; l++) lane[l] += x[j + l];
-    for (int l = 0; l < RNNC_VEC; l++) sum += lane[l];
-    for (int j = full; j < n; j++) sum += x[j];
-    return sum;
-}
-
 /* mean over valid rows of -log softmax(z)[label]; dz = (softmax(z) - onehot) / count.
  * The exponentials are rnnc_expf's (2 ulp, vectorized; libm's double exp cost 2 calls per
  * element, 10 ms a step for 4096 rows of 256 classes); each row's sum is kept in double.
@@ -1677,8 +1662,10 @@ static inline float rnnc_reluf(float x) { return x > 0.0f ? x : 0.0f; }
  * sum, and a multiply by 1 / sum (ATen's _vec_softmax_lastdim multiplies by the
  * reciprocal; a division per element also cost a third of the time of the exponentials).
  * Every pass vectorizes: the maximum by lanes (rnnc_row_max); the exponentials with their
- * sum in the same loop, in RNNC_VEC lane sums added lane by lane and then the tail, the
- * order of rnnc_row_sum, so the bits are the same on every run and thread count. `omp
+ * sum in the same loop, in RNNC_VEC lane sums (lane l adds elements l, l + VEC, ...: they
+ * vectorize without reassociating anything; one running sum is a chain of dependent
+ * scalar adds, 4 cycles a float) added lane by lane, then the tail, so the bits are the
+ * same on every run and thread count. `omp
  * simd` because x and y may be one buffer, read and written at the same index, which
  * clang's own overlap check would send to the scalar loop. A 10000-word vocabulary's
  * softmax over 400 rows took 14 ms on one Zen 4 core, as long as the product that made

@@ -21,8 +21,9 @@ struct BatchSplit {
     }
 
     /// The C that runs `share` (one thread's call of the recurrence, on rows [b0, b1)) on
-    /// every thread when the split pays, followed by `else` for the whole-batch call.
-    func code(scan: Op, streamed: [Op], share: String) -> String {
+    /// every thread when the split pays, and `whole` (the call on the whole batch, on the
+    /// team) when it does not.
+    func code(scan: Op, streamed: [Op], share: String, whole: String) -> String {
         var s = "    if (!m->stateful && rnnc_batch_split(threads, B, \(weightBytes(scan: scan, streamed: streamed)))) {\n"
         s += "        /* each thread its share of the examples through every step, with no barrier (rnnc_batch_split) */\n"
         s += "        #pragma omp parallel num_threads(threads)\n"
@@ -32,6 +33,7 @@ struct BatchSplit {
         s += "            " + share.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         s += "        }\n"
         s += "    } else\n"
+        s += "        " + whole.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         return s
     }
 }

@@ -658,11 +658,9 @@ public struct CEmitter {
                 args.append(share ? "1" : "threads")
                 return args
             }
-            if batchSplit {
-                s += BatchSplit(graph: graph).code(scan: op, streamed: streamed, share: scanCall(op, scanArgs(share: true)))
-                s += "    "
-            }
-            s += scanCall(op, scanArgs(share: false))
+            let whole = scanCall(op, scanArgs(share: false))
+            s += batchSplit ? BatchSplit(graph: graph).code(scan: op, streamed: streamed, share: scanCall(op, scanArgs(share: true)),
+                                                          whole: whole) : whole
         case .last:
             s += "    rnnc_last_step(B, T, \(rt!.featureCount), \(ptr(op.operands[0])), lengths, \(ptr(r!)));\n"
         case .concat:

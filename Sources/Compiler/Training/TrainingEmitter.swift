@@ -371,7 +371,7 @@ extension CEmitter {
             if i + 1 < graph.ops.count, needed(i + 1), denseSoftmax.softmax(fusedInto: i, ptr: ptr) != nil {
                 return denseSoftmax.code(at: i, rows: rowCount(graph.type(of: op.results[0])), comment: opComment, ptr: ptr)
             }
-            if i > 0, needed(i - 1), denseSoftmax.isFusedSoftmax(i, ptr: ptr) { return "" }
+            if denseSoftmax.isFusedSoftmax(i, ptr: ptr) { return "" }  // needed, so its dense layer is too
             return forwardOpCode(op, ptr: ptr, scanCall: { scan, args in
                 // The training scan takes its history before the workspace and thread count.
                 var a = Array(args.dropLast(2))
