@@ -39,7 +39,7 @@ final class KernelTests: XCTestCase {
     /// 9 whole panels split 5 and 4 on 2 threads, which the pairs balance (rnnc_splits_row_tiles).
     func testThreadSharesOfAProductGiveTheBitsOfOneThreadForAnyTeamSize() {
         var tileSplits = 0
-        XCTAssertEqual(rnnc_prefetch_panels(24, 2048, 256), 1)
+        XCTAssertEqual(rnnc_prefetch_panels(24, 2048, 256, 1), 1)
         let nine = 9 * Int(RNNC_NR)
         for (m, n, k) in [(1, 100, 9), (9, 50, 7), (12, 256, 64), (17, 1024, 33), (64, 1056, 20), (100, 70, 5), (200, 48, 3),
                           (24, 2048, 256), (64, nine, 20)] {

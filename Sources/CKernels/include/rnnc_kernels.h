@@ -327,21 +327,44 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * trip to memory, the weights stream as fast as the memory delivers them, and prefetches
  * only compete with the loads. With 4 MB of weights, paired: 8 rows 1.09 to 1.37 times
  * slower on 2 threads (0.97 on 1), 16 rows 1.008 and 1.032, 12 rows 1.00; from 32 rows on
- * it pays (char_lstm, shape C). Hence RNNC_PREFETCH_MIN_ROWS as well: 24, four tiles of 6,
+ * it pays (char_lstm, shape C). Hence a least number of rows as well: 24, four tiles of 6,
  * between the 16 measured not to pay and the 32 measured to pay (24 itself not measured).
  * (Measured with AVX2; with AVX-512 a row of a panel is 3 lines, 3 prefetches. On Zen 4
  * with AVX-512, turning it off at shape C made inference 1.080x (LSTM) and 1.038x (GRU) as
  * long, in pairs.) Only products whose threads split the panels prefetch: a row-split
- * product's blocks do not (rnnc_gemm_block says why). */
+ * product's blocks do not (rnnc_gemm_block says why).
+ *
+ * Intel's server cores want it sooner. On an Intel Xeon (family 6 model 207: 2 MB of L2
+ * per core; the L3 a mesh shared with many other cores, slower to feed one core than
+ * AMD's), paired against the rule above (the same bits and losses):
+ * - shape D (an LSTM of 2 layers, H = 512, 4 MB a matrix, 16 rows): inference 0.83 (1
+ *   thread) and 0.84 (2), a training step 0.90 and 0.94; 8 rows 0.99, 4 rows 1.00;
+ * - shape B (H = 256, 32 rows), 1 thread: the LSTM (1 MB a matrix, two streamed per step)
+ *   0.91, the GRU (768 KB) 0.94; on 2 threads, each thread's half in its L2, 1.006 and
+ *   1.02 (no gain).
+ * So on Intel cores a product prefetches from 16 rows when a thread's share of its weights
+ * is more than a quarter of the core's L2 (the step streams another matrix beside it);
+ * elsewhere the rule above holds. The vendor comes from the compiler's CPU model (cpuid).
+ * Defining RNNC_PREFETCH_MIN_ROWS restores the rule above on every core, with that many rows.
+ * rnnc_l2_bytes is defined below, before the products that call this. */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)
 #endif
-#ifndef RNNC_PREFETCH_MIN_ROWS
-#define RNNC_PREFETCH_MIN_ROWS 24
-#endif
+static inline long rnnc_l2_bytes(void);
 
-static inline int rnnc_prefetch_panels(int M, int N, int K) {
-    return M >= RNNC_PREFETCH_MIN_ROWS && (size_t)N * (size_t)K * sizeof(float) >= (size_t)RNNC_PREFETCH_MIN_BYTES;
+static inline int rnnc_prefetch_panels(int M, int N, int K, int nth) {
+    const size_t bytes = (size_t)N * (size_t)K * sizeof(float);
+#if defined(RNNC_PREFETCH_MIN_ROWS)
+    (void)nth;
+    return M >= RNNC_PREFETCH_MIN_ROWS && bytes >= (size_t)RNNC_PREFETCH_MIN_BYTES;
+#else
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__clang__) || defined(__GNUC__))
+    const long l2 = rnnc_l2_bytes();
+    if (l2 > 0 && __builtin_cpu_is("intel")) return M >= 16 && bytes / (size_t)(nth > 1 ? nth : 1) * 4 > (size_t)l2;
+#endif
+    (void)nth;
+    return M >= 24 && bytes >= (size_t)RNNC_PREFETCH_MIN_BYTES;
+#endif
 }
 
 /* One row of the next panel, or nothing when pf is NULL. Callers pass a literal NULL for
@@ -814,7 +837,7 @@ static inline void rnnc_gemm_part_ordered(int M, int N, int K, const float *rest
         rnnc_split(panels, tid, nth, &lo, &hi);
         if (lo < hi)
             rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, 1, 0, N, K, A, lda, 1, packed, bias, C, ldc, accumulate,
-                                    backwards, rnnc_prefetch_panels(M, N, K));
+                                    backwards, rnnc_prefetch_panels(M, N, K, nth));
         return;
     }
     /* Row blocks of MC tiles, each against groups of NC panels (a few hundred KB, in L2).
@@ -1035,7 +1058,7 @@ static inline void rnnc_gemm_gates_part(int step, int gates, int M, int N, int K
     rnnc_gate_panels(N, gates, tid, nth, &per_gate, &lo, &hi);
     if (lo >= hi) return;
     rnnc_gemm_block_strided(0, rnnc_row_tiles(M), M, lo, hi, gates, per_gate, N, K, A, lda, 1, packed, bias, C, ldc,
-                            accumulate, step & 1, rnnc_prefetch_panels(M, N, K));
+                            accumulate, step & 1, rnnc_prefetch_panels(M, N, K, nth));
 }
 
 /* The whole product on `threads` threads (a parallel region of its own). */
