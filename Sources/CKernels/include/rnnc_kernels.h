@@ -1740,18 +1740,36 @@ static inline void rnnc_softmax_rows(int rows, int n, const float *x, size_t sx,
  * paired runs; likely because 64 output rows written in turn, each 40 KB from the next, are
  * more streams than the prefetchers follow: not measured). With K = 1024 and 16 MB of
  * weights (M = 200, N = 4096) single row tiles were 16% slower, so rnnc_gemm keeps its
- * blocks. */
+ * blocks.
+ *
+ * Where the L2 holds more, a group of row tiles shares each pass over W: as many tiles as
+ * half the L2 holds the logits of (rnnc_softmax_group_tiles: 1 on Zen 4's 1 MB, 3 on a 2 MB
+ * L2), and the group's panels are prefetched where rnnc_prefetch_panels says so for its
+ * rows. On an Intel Xeon (2 MB of L2, an L3 slower to feed one core than Zen 4's), word_lm's
+ * inference, paired against one tile at a time: 2 tiles 0.86, the prefetch alone 0.99, both
+ * 0.78 (1 thread) and 0.79 (2), 3 tiles with it 0.96 of 2, 4 tiles 0.94 of 2. Every tile is
+ * computed as before: the same bits. */
+static inline int rnnc_softmax_group_tiles(int N) {
+    const long l2 = rnnc_l2_bytes();
+    const size_t tile = (size_t)N * RNNC_MR * sizeof(float);
+    const size_t group = l2 > 0 ? (size_t)l2 / 2 / tile : 1;
+    return group < 1 ? 1 : (group > 64 ? 64 : (int)group);
+}
+
 static inline void rnnc_dense_softmax_part(int M, int N, int K, const float *restrict A, int lda,
                                            const float *restrict packed, const float *restrict bias, float *restrict Z,
                                            float *restrict Y, int tid, int nth) {
-    const int panels = (N + RNNC_NR - 1) / RNNC_NR;
+    const int panels = (N + RNNC_NR - 1) / RNNC_NR, group = rnnc_softmax_group_tiles(N);
     int lo, hi;
     rnnc_split(rnnc_row_tiles(M), tid, nth, &lo, &hi);
-    for (int t = lo; t < hi; t++) {
-        int r0, r1;
+    for (int t = lo; t < hi; t += group) {
+        const int t1 = t + group < hi ? t + group : hi;
+        int r0, r1, e0, e1;
         rnnc_row_tile(M, t, &r0, &r1);
-        rnnc_gemm_block(t, t + 1, M, 0, panels, N, K, A, lda, packed, bias, Z, N, 0);
-        for (int r = r0; r < r1; r++) rnnc_softmax_row(N, Z + (size_t)r * N, Y + (size_t)r * N);
+        rnnc_row_tile(M, t1 - 1, &e0, &e1);
+        rnnc_gemm_block_strided(t, t1, M, 0, panels, 1, 0, N, K, A, lda, 1, packed, bias, Z, N, 0, 0,
+                                rnnc_prefetch_panels(e1 - r0, N, K, 1));
+        for (int r = r0; r < e1; r++) rnnc_softmax_row(N, Z + (size_t)r * N, Y + (size_t)r * N);
     }
 }
 
