@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
             let forwardFlops = Double(batch) * (Double(seq) * Double(interface.flopsPerStep) + Double(interface.flopsPerExample))
 
             var modes: [(String, Double, () throws -> Void)] = [
-                ("infer", forwardFlops, { _ = try compiled.run(batch: batch, time: seq, inputs: inputs, lengths: nil) })
+                ("infer", forwardFlops, { try compiled.forward(batch: batch, time: seq, inputs: inputs, lengths: nil) })
             ]
             if train {
                 let targets = interface.targets.map { random($0, classes: interface.lossClasses) }
