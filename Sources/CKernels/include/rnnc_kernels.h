@@ -327,7 +327,7 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * trip to memory, the weights stream as fast as the memory delivers them, and prefetches
  * only compete with the loads. With 4 MB of weights, paired: 8 rows 1.09 to 1.37 times
  * slower on 2 threads (0.97 on 1), 16 rows 1.008 and 1.032, 12 rows 1.00; from 32 rows on
- * it pays (char_lstm, shape C). Hence a least number of rows as well: 24, four tiles of 6,
+ * it pays (char_lstm, shape C). Hence RNNC_PREFETCH_MIN_ROWS as well: 24, four tiles of 6,
  * between the 16 measured not to pay and the 32 measured to pay (24 itself not measured).
  * (Measured with AVX2; with AVX-512 a row of a panel is 3 lines, 3 prefetches. On Zen 4
  * with AVX-512, turning it off at shape C made inference 1.080x (LSTM) and 1.038x (GRU) as
@@ -345,26 +345,31 @@ static inline void rnnc_pack_weights(const float *restrict W, int N, int K, floa
  * So on Intel cores a product prefetches from 16 rows when a thread's share of its weights
  * is more than a quarter of the core's L2 (the step streams another matrix beside it);
  * elsewhere the rule above holds. The vendor comes from the compiler's CPU model (cpuid).
- * Defining RNNC_PREFETCH_MIN_ROWS restores the rule above on every core, with that many rows.
+ * Defining RNNC_PREFETCH_MIN_ROWS at build time keeps the rule above on every core, with
+ * that many rows.
  * rnnc_l2_bytes is defined below, before the products that call this. */
 #ifndef RNNC_PREFETCH_MIN_BYTES
 #define RNNC_PREFETCH_MIN_BYTES (2u << 20)
+#endif
+#if defined(RNNC_PREFETCH_MIN_ROWS) || !(defined(__x86_64__) || defined(__i386__)) || \
+    !(defined(__clang__) || defined(__GNUC__))
+#define RNNC_PREFETCH_INTEL_RULE 0
+#else
+#define RNNC_PREFETCH_INTEL_RULE 1
+#endif
+#ifndef RNNC_PREFETCH_MIN_ROWS
+#define RNNC_PREFETCH_MIN_ROWS 24
 #endif
 static inline long rnnc_l2_bytes(void);
 
 static inline int rnnc_prefetch_panels(int M, int N, int K, int nth) {
     const size_t bytes = (size_t)N * (size_t)K * sizeof(float);
-#if defined(RNNC_PREFETCH_MIN_ROWS)
-    (void)nth;
-    return M >= RNNC_PREFETCH_MIN_ROWS && bytes >= (size_t)RNNC_PREFETCH_MIN_BYTES;
-#else
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__clang__) || defined(__GNUC__))
+#if RNNC_PREFETCH_INTEL_RULE
     const long l2 = rnnc_l2_bytes();
     if (l2 > 0 && __builtin_cpu_is("intel")) return M >= 16 && bytes / (size_t)(nth > 1 ? nth : 1) * 4 > (size_t)l2;
 #endif
     (void)nth;
-    return M >= 24 && bytes >= (size_t)RNNC_PREFETCH_MIN_BYTES;
-#endif
+    return M >= RNNC_PREFETCH_MIN_ROWS && bytes >= (size_t)RNNC_PREFETCH_MIN_BYTES;
 }
 
 /* One row of the next panel, or nothing when pf is NULL. Callers pass a literal NULL for
